@@ -1,0 +1,1 @@
+# doc: build and install rules (see Makefile.am)

@@ -1,0 +1,1 @@
+# etc: build and install rules (see Makefile.am)

@@ -1,0 +1,1 @@
+# plugins: build and install rules (see Makefile.am)

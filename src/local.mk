@@ -1,0 +1,19 @@
+# The daemon. Its modules live in libmqgate.a so unit tests link them too.
+noinst_LIBRARIES += libmqgate.a
+libmqgate_a_SOURCES = \
+	src/log.c src/log.h \
+	src/topic.c src/topic.h \
+	src/trie.c src/trie.h \
+	src/payload.c src/payload.h \
+	src/msg.c src/msg.h \
+	src/history.c src/history.h \
+	src/lvc.c src/lvc.h \
+	src/conf.c src/conf.h
+libmqgate_a_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS) $(CJSON_CFLAGS) $(OPENSSL_CFLAGS)
+
+MQGATE_CORE_LIBS = libmqgate.a $(LWS_LIBS) $(CJSON_LIBS) $(OPENSSL_LIBS)
+
+sbin_PROGRAMS += mqgate
+mqgate_SOURCES = src/main.c
+mqgate_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS) $(CJSON_CFLAGS)
+mqgate_LDADD = $(MQGATE_CORE_LIBS) $(LIBS)

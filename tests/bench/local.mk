@@ -1,0 +1,1 @@
+# tests/bench: build and install rules (see Makefile.am)

@@ -1,0 +1,1 @@
+# tests/fuzz: build and install rules (see Makefile.am)

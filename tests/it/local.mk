@@ -1,0 +1,1 @@
+# tests/it: build and install rules (see Makefile.am)

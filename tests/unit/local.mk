@@ -1,0 +1,1 @@
+# tests/unit: build and install rules (see Makefile.am)

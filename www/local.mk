@@ -1,0 +1,1 @@
+# www: build and install rules (see Makefile.am)
