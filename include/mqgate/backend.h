@@ -53,6 +53,8 @@ enum mqgate_key_type {
 	MQGATE_KEY_SECRET,   /* text; "NAME_file = PATH" is accepted too and
 			      * the host reads the file (one trailing
 			      * newline removed) */
+	MQGATE_KEY_PATH,     /* a file path; the host resolves a relative
+			      * one against the config file's directory */
 };
 
 struct mqgate_key {

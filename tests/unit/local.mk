@@ -1,1 +1,14 @@
-# tests/unit: build and install rules (see Makefile.am)
+# Unit tests: one program per module, tests/unit/test_MODULE.c mirroring
+# src/MODULE.c (and plugins/NAME.c). Each links the core library.
+# To add one, append a block like:
+#   check_PROGRAMS += tests/unit/test_topic
+#   tests_unit_test_topic_LDADD = $(UNIT_LIBS)
+# (TESTS picks up every check program below.)
+
+UNIT_LIBS = $(MQGATE_CORE_LIBS) $(MOSQUITTO_LIBS) $(LIBS)
+UNIT_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS) $(CJSON_CFLAGS)
+EXTRA_DIST += tests/unit/check.h
+# Block pattern (append with one `cat >>`):
+#   check_PROGRAMS += tests/unit/test_topic
+#   TESTS += tests/unit/test_topic
+#   tests_unit_test_topic_LDADD = $(UNIT_LIBS)
