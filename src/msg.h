@@ -30,6 +30,8 @@ struct msg {
 	size_t ws_len;
 	char *sse;           /* complete SSE event, or NULL */
 	size_t sse_len;
+	uint64_t mark;       /* scratch for the loop: de-duplicates a message
+			      * within one snapshot (see hub.c) */
 };
 
 /* The run's epoch, part of every event id ("<epoch>-<seq>"). Set once at

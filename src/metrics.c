@@ -1,0 +1,117 @@
+/*
+ * metrics.c - Prometheus text rendering of struct metrics and the brokers'
+ * state. Owns the global counters.
+ */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "backend.h"
+#include "config.h"
+
+struct metrics metrics;
+
+static const char *const proto_names[METRICS_NPROTO] = { "ws", "sse" };
+static const char *const drop_names[METRICS_NDROP] = {
+	"queue_full", "conflated", "slow_disconnect"
+};
+const char *const metrics_pub_names[METRICS_NPUB] = {
+	"ok", "bad_request", "forbidden", "unauthorized",
+	"too_large", "rate_limited", "unavailable", "internal",
+};
+
+static void metrics_head(FILE *f, const char *name, const char *type,
+			 const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metrics_per_proto(FILE *f, const char *name, const char *type,
+			      const char *help, const uint64_t *v)
+{
+	metrics_head(f, name, type, help);
+	for (int i = 0; i < METRICS_NPROTO; i++)
+		fprintf(f, "%s{protocol=\"%s\"} %llu\n", name, proto_names[i],
+			(unsigned long long)v[i]);
+}
+
+static void metrics_one(FILE *f, const char *name, const char *type,
+			const char *help, uint64_t v)
+{
+	metrics_head(f, name, type, help);
+	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+}
+
+char *metrics_render(const struct broker_set *brokers, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+
+	if (!f)
+		return NULL;
+	metrics_head(f, "mqgate_build_info", "gauge", "Version of this mqgate.");
+	fprintf(f, "mqgate_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	metrics_per_proto(f, "mqgate_clients", "gauge",
+			  "Connected browser clients.", metrics.clients);
+	metrics_per_proto(f, "mqgate_connections_total", "counter",
+			  "Client connections accepted.",
+			  metrics.connections_total);
+	metrics_per_proto(f, "mqgate_connections_rejected_total", "counter",
+			  "Client connections refused (auth, origin, limits).",
+			  metrics.rejected_total);
+	metrics_per_proto(f, "mqgate_messages_out_total", "counter",
+			  "Messages delivered to clients.", metrics.messages_out);
+	metrics_per_proto(f, "mqgate_bytes_out_total", "counter",
+			  "Bytes written to clients.", metrics.bytes_out);
+	metrics_head(f, "mqgate_drops_total", "counter",
+		     "Messages not delivered to a client, by reason.");
+	for (int i = 0; i < METRICS_NDROP; i++)
+		fprintf(f, "mqgate_drops_total{reason=\"%s\"} %llu\n",
+			drop_names[i], (unsigned long long)metrics.drops[i]);
+	metrics_head(f, "mqgate_publishes_total", "counter",
+		     "Publishes from clients, by result.");
+	for (int i = 0; i < METRICS_NPUB; i++)
+		fprintf(f, "mqgate_publishes_total{result=\"%s\"} %llu\n",
+			metrics_pub_names[i],
+			(unsigned long long)metrics.publishes[i]);
+	metrics_one(f, "mqgate_error_replies_total", "counter",
+		    "Error replies sent to clients.", metrics.bad_requests);
+	metrics_one(f, "mqgate_broker_messages_too_large_total", "counter",
+		    "Broker messages over max_message, not relayed.",
+		    metrics.messages_too_large);
+	metrics_head(f, "mqgate_messages_in_total", "counter",
+		     "Messages received from each broker.");
+	for (size_t i = 0; brokers && i < brokers->n; i++)
+		fprintf(f, "mqgate_messages_in_total{broker=\"%s\"} %llu\n",
+			brokers->v[i]->name,
+			(unsigned long long)brokers->v[i]->messages_in);
+	metrics_head(f, "mqgate_broker_up", "gauge",
+		     "1 when the broker connection is up.");
+	for (size_t i = 0; brokers && i < brokers->n; i++)
+		fprintf(f, "mqgate_broker_up{broker=\"%s\",type=\"%s\"} %d\n",
+			brokers->v[i]->name, brokers->v[i]->type,
+			brokers->v[i]->state == MQGATE_STATE_CONNECTED);
+	metrics_head(f, "mqgate_broker_connects_total", "counter",
+		     "Successful broker connections (first and reconnects).");
+	for (size_t i = 0; brokers && i < brokers->n; i++)
+		fprintf(f, "mqgate_broker_connects_total{broker=\"%s\"} %llu\n",
+			brokers->v[i]->name,
+			(unsigned long long)brokers->v[i]->connects);
+	metrics_one(f, "mqgate_history_messages", "gauge",
+		    "Messages held for resume.", metrics.history_msgs);
+	metrics_one(f, "mqgate_history_bytes", "gauge",
+		    "Bytes held for resume.", metrics.history_bytes);
+	metrics_one(f, "mqgate_cache_topics", "gauge",
+		    "Topics in the last-value cache.", metrics.cache_topics);
+	metrics_one(f, "mqgate_cache_bytes", "gauge",
+		    "Bytes in the last-value cache.", metrics.cache_bytes);
+	metrics_one(f, "mqgate_subscriptions", "gauge",
+		    "Client subscriptions.", metrics.subscriptions);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
