@@ -63,12 +63,21 @@ static void main_apply_log_level(const struct conf *c)
 	log_set_level((enum log_level)level);
 }
 
-/* Checks what this build cannot do yet, as config errors. */
+/* Checks what the key table cannot: the pieces that must go together. */
 static int main_check_supported(const struct conf *c, FILE *errs)
 {
-	if (auth_enabled(&c->auth)) {
-		fprintf(errs, "%s: jwt_* keys: token authentication is not "
-			"supported by this build yet\n", c->file);
+	const struct conf_server *s = &c->server;
+	bool cert = s->tls_cert_file && s->tls_cert_file[0];
+	bool key = s->tls_key_file && s->tls_key_file[0];
+
+	if (cert != key) {
+		fprintf(errs, "%s: tls_cert_file and tls_key_file go together\n",
+			c->file);
+		return -EINVAL;
+	}
+	if (c->auth.jwt_secret && c->auth.jwt_public_key) {
+		fprintf(errs, "%s: set jwt_secret_file or jwt_public_key_file, "
+			"not both\n", c->file);
 		return -EINVAL;
 	}
 	return 0;
