@@ -19,6 +19,7 @@ libmqgate_a_SOURCES = \
 	src/hub.c src/hub.h \
 	src/publish.c src/publish.h \
 	src/server.c src/server.h \
+	src/notify.c src/notify.h \
 	src/ws.c src/sse.c src/http.c
 libmqgate_a_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS) $(CJSON_CFLAGS) $(OPENSSL_CFLAGS)
 

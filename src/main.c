@@ -22,6 +22,7 @@
 #include "inbox.h"
 #include "log.h"
 #include "msg.h"
+#include "notify.h"
 #include "server.h"
 
 #include "config.h"
@@ -159,6 +160,7 @@ void mqgate_reload(void)
 		log_err("config", "reload: out of memory");
 		return;
 	}
+	notify_send("RELOADING=1");
 	r = main_load(main_conf_path, errs, &c, &check);
 	fclose(errs);
 	if (r < 0) {
@@ -166,6 +168,7 @@ void mqgate_reload(void)
 		log_err("config", "reload of %s failed; the running configuration stays",
 			main_conf_path);
 		free(errtext);
+		notify_send("READY=1\nSTATUS=serving (last reload failed)");
 		return;
 	}
 	free(errtext);
@@ -178,6 +181,7 @@ void mqgate_reload(void)
 		conf_free(main_conf);
 	main_conf = c;
 	log_notice("config", "reloaded %s", main_conf_path);
+	notify_send("READY=1\nSTATUS=serving");
 }
 
 static int main_drop_privileges(const char *user)
@@ -304,7 +308,9 @@ int main(int argc, char **argv)
 	}
 	log_notice("main", "mqgate %s running (epoch %llu)", PACKAGE_VERSION,
 		   (unsigned long long)msg_epoch());
+	notify_send("READY=1\nSTATUS=serving");
 	status = server_run();
+	notify_send("STOPPING=1");
 out:
 	if (hub.inbox)
 		inbox_shutdown(hub.inbox);
