@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
@@ -13,6 +14,7 @@
 
 static enum log_level log_max = LOG_LEVEL_INFO;
 static bool log_syslog;
+static int log_journal = -1;      /* stderr is read by journald */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const log_names[] = {
@@ -73,9 +75,15 @@ void log_vmsg(enum log_level level, const char *module, const char *fmt,
 		syslog((int)level, "%s: %s", module, text);
 		return;
 	}
+	if (log_journal < 0)
+		log_journal = getenv("JOURNAL_STREAM") != NULL;
 	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "%s %s: %s\n",
-		level <= LOG_LEVEL_DEBUG ? log_names[level] : "?", module, text);
+	if (log_journal) /* sd-daemon(3) priority prefix */
+		fprintf(stderr, "<%d>%s: %s\n", (int)level, module, text);
+	else
+		fprintf(stderr, "%s %s: %s\n",
+			level <= LOG_LEVEL_DEBUG ? log_names[level] : "?",
+			module, text);
 	pthread_mutex_unlock(&log_lock);
 }
 
