@@ -12,3 +12,11 @@ EXTRA_DIST += tests/unit/check.h
 #   check_PROGRAMS += tests/unit/test_topic
 #   TESTS += tests/unit/test_topic
 #   tests_unit_test_topic_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_acl
+TESTS += tests/unit/test_acl
+tests_unit_test_acl_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_auth
+TESTS += tests/unit/test_auth
+tests_unit_test_auth_LDADD = $(UNIT_LIBS)
