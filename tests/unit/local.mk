@@ -20,3 +20,7 @@ tests_unit_test_acl_LDADD = $(UNIT_LIBS)
 check_PROGRAMS += tests/unit/test_auth
 TESTS += tests/unit/test_auth
 tests_unit_test_auth_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_inbox
+TESTS += tests/unit/test_inbox
+tests_unit_test_inbox_LDADD = $(UNIT_LIBS)
