@@ -24,3 +24,15 @@ tests_unit_test_auth_LDADD = $(UNIT_LIBS)
 check_PROGRAMS += tests/unit/test_inbox
 TESTS += tests/unit/test_inbox
 tests_unit_test_inbox_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_payload
+TESTS += tests/unit/test_payload
+tests_unit_test_payload_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_msg
+TESTS += tests/unit/test_msg
+tests_unit_test_msg_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_history
+TESTS += tests/unit/test_history
+tests_unit_test_history_LDADD = $(UNIT_LIBS)
