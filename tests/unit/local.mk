@@ -36,3 +36,7 @@ tests_unit_test_msg_LDADD = $(UNIT_LIBS)
 check_PROGRAMS += tests/unit/test_history
 TESTS += tests/unit/test_history
 tests_unit_test_history_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_lvc
+TESTS += tests/unit/test_lvc
+tests_unit_test_lvc_LDADD = $(UNIT_LIBS)
