@@ -135,11 +135,14 @@ static void hub_ingest(struct inbox_event *e)
 	free(topic);
 	if (!m)
 		goto nomem;
-	if (history_push(hub.history, m) < 0 || lvc_put(hub.lvc, m) < 0) {
+	if (history_push(hub.history, m) < 0) {
 		msg_unref(m);
 		goto nomem;
 	}
 	hub.seq++;
+	if (lvc_put(hub.lvc, m) < 0)
+		log_err("hub", "out of memory: last value of %s not cached",
+			m->topic);
 	hm.m = m;
 	trie_match(hub.trie, m->topic, hub_match_visit, &hm);
 	msg_unref(m);
