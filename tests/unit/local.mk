@@ -40,3 +40,7 @@ tests_unit_test_history_LDADD = $(UNIT_LIBS)
 check_PROGRAMS += tests/unit/test_lvc
 TESTS += tests/unit/test_lvc
 tests_unit_test_lvc_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_topic
+TESTS += tests/unit/test_topic
+tests_unit_test_topic_LDADD = $(UNIT_LIBS)
