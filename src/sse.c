@@ -99,7 +99,13 @@ static int sse_start(struct lws *wsi, struct session **pss, const char *path)
 			*end = buf + sizeof(buf) - 1;
 	static const char retry[] = "retry: 2000\n\n";
 
-	if (path && path[0] && strcmp(path, "/") != 0)
+	char uri[16];
+
+	(void)path;
+	/* The mount also sees /events/anything: only /events itself is ours. */
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0 &&
+	    (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+	     strcmp(uri, "/events") != 0))
 		return server_http_not_found(wsi);
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
 		return server_http_error(wsi, PROTO_BAD_REQUEST,
