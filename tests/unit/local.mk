@@ -44,3 +44,11 @@ tests_unit_test_lvc_LDADD = $(UNIT_LIBS)
 check_PROGRAMS += tests/unit/test_topic
 TESTS += tests/unit/test_topic
 tests_unit_test_topic_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_session
+TESTS += tests/unit/test_session
+tests_unit_test_session_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_trie
+TESTS += tests/unit/test_trie
+tests_unit_test_trie_LDADD = $(UNIT_LIBS)
