@@ -196,6 +196,31 @@ def run(tests):
     sys.exit(1 if failed else 0)
 
 
+class TempDir:
+    """A temporary directory removed after the test (docroots, configs)."""
+
+    def __init__(self, prefix="mqgate-it-tmp-"):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+        _register(self)
+
+    def __repr__(self):
+        return "tempdir:" + self.path
+
+    def write(self, name, data):
+        """Writes a file below the directory; returns its path."""
+        p = os.path.join(self.path, name)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        return p
+
+    def dump(self):
+        pass
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 # -- ports ------------------------------------------------------------------
 
 def free_port():
