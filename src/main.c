@@ -147,7 +147,7 @@ static bool main_brokers_equal(const struct conf *a, const struct conf *b)
 	return true;
 }
 
-void mqgate_reload(void)
+static void main_reload(void)
 {
 	char *errtext = NULL;
 	size_t errlen = 0;
@@ -292,6 +292,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	hub.brokers = brokers;
+	server_set_reload(main_reload);
 	if (server_create(main_conf) < 0) {
 		status = 1;
 		goto out;

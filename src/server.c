@@ -251,6 +251,13 @@ static void server_sse_events(void)
 	}
 }
 
+static void (*server_reload)(void);
+
+void server_set_reload(void (*fn)(void))
+{
+	server_reload = fn;
+}
+
 static void server_signal(void)
 {
 	struct signalfd_siginfo si;
@@ -259,7 +266,8 @@ static void server_signal(void)
 		switch (si.ssi_signo) {
 		case SIGHUP:
 			log_notice("server", "SIGHUP: reloading configuration");
-			mqgate_reload();
+			if (server_reload)
+				server_reload();
 			break;
 		case SIGTERM:
 		case SIGINT:

@@ -59,8 +59,8 @@ bool server_full(void);
  * with 1001, end SSE streams; the loop ends when all are gone. */
 void server_drain(void);
 
-/* Reload hook, implemented by main.c: re-reads the config (SIGHUP). */
-void mqgate_reload(void);
+/* What SIGHUP runs (main.c re-reads the config); NULL = ignore SIGHUP. */
+void server_set_reload(void (*fn)(void));
 
 /* Protocol callbacks (ws.c, sse.c, http.c). Each connection's
  * per-session data is one pointer. */
