@@ -214,6 +214,7 @@ struct conf_parser {
 	int line;
 	enum conf_section sec;
 	struct conf_broker *broker; /* the current [broker], in c->brokers */
+	int topic_lines;            /* `topic` lines in it, good or bad */
 	int seen_server[CONF_NSERVER];  /* line each key was first given on */
 	int seen_auth[CONF_NAUTH];
 };
@@ -1345,6 +1346,7 @@ static void conf_broker_set(struct conf_parser *p, const char *key,
 		conf_broker_mount(p, b, value, line);
 		return;
 	case 2:
+		p->topic_lines++;
 		conf_broker_topic(p, b, value, line);
 		return;
 	default:
@@ -1367,13 +1369,30 @@ static const struct conf_item *conf_find(const struct conf_item *items,
 	return NULL;
 }
 
+/* The checks of a [broker] section that need all of its lines. */
+static void conf_broker_end(struct conf_parser *p)
+{
+	struct conf_broker *b = p->broker;
+
+	if (!b)
+		return;
+	if (!b->type_line)
+		conf_error(p, b->line, "broker \"%s\": missing required key "
+			   "\"type\"", b->name);
+	if (!p->topic_lines)
+		conf_error(p, b->line, "broker \"%s\": at least one \"topic\" "
+			   "line is required", b->name);
+	p->broker = NULL;
+	p->topic_lines = 0;
+}
+
 static void conf_section(struct conf_parser *p, char *s)
 {
 	struct conf *c = p->c;
 	char *rb = strchr(s, ']'), *rest, *name;
 	struct conf_broker *b;
 
-	p->broker = NULL;
+	conf_broker_end(p);
 	p->sec = CONF_SEC_SKIP;
 	if (!rb) {
 		conf_error(p, p->line, "expected \"[section]\"");
@@ -1653,6 +1672,7 @@ static void conf_finish(struct conf_parser *p)
 	struct conf_auth *a = &c->auth;
 	size_t i_cert = 0, i_key = 0, i_sec = 0, i_pub = 0, i_burst = 0;
 
+	conf_broker_end(p);
 	conf_defaults(p, conf_server_items, p->seen_server);
 	conf_defaults(p, conf_auth_items, p->seen_auth);
 	if (p->oom)
@@ -1687,12 +1707,6 @@ static void conf_finish(struct conf_parser *p)
 			conf_oom(p);
 			return;
 		}
-		if (!b->type_line)
-			conf_error(p, b->line, "broker \"%s\": missing required "
-				   "key \"type\"", b->name);
-		if (!b->ntopics)
-			conf_error(p, b->line, "broker \"%s\": at least one "
-				   "\"topic\" line is required", b->name);
 		for (size_t j = 0; j < i; j++) {
 			const struct conf_broker *o = &c->brokers[j];
 

@@ -52,3 +52,7 @@ tests_unit_test_session_LDADD = $(UNIT_LIBS)
 check_PROGRAMS += tests/unit/test_trie
 TESTS += tests/unit/test_trie
 tests_unit_test_trie_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_conf
+TESTS += tests/unit/test_conf
+tests_unit_test_conf_LDADD = $(UNIT_LIBS)
