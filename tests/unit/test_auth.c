@@ -54,7 +54,9 @@ static char *make_token(const char *alg, const char *claims,
 	c = b64url(claims, strlen(claims));
 	if (asprintf(&signing, "%s.%s", h, c) < 0)
 		abort();
-	if (strcmp(alg, "HS256") == 0) {
+	if (!key && strcmp(alg, "none") != 0) {
+		/* HS256, and headers naming other algorithms over an HMAC
+		 * signature (the verifier must refuse those). */
 		unsigned int n = 0;
 
 		HMAC(EVP_sha256(), secret, (int)strlen(secret),
