@@ -75,13 +75,14 @@ deps_install()
 }
 
 # Out-of-tree build of the source tree TOP in DIR: autoreconf -fi when TOP
-# has no configure yet, configure when DIR has no Makefile (with the given
+# has no complete configure yet, configure when DIR has no Makefile (with the given
 # arguments), then make -j2. Make's own rules regenerate what changed.
 deps_build()
 {
 	local top=$1 dir=$2
 	shift 2
-	if [ ! -x "$top/configure" ]; then
+	if [ ! -x "$top/configure" ] || [ ! -f "$top/Makefile.in" ] ||
+		[ ! -f "$top/build-aux/ltmain.sh" ]; then
 		echo "build: autoreconf -fi"
 		(cd "$top" && autoreconf -fi) || return 1
 	fi
