@@ -56,3 +56,7 @@ tests_unit_test_trie_LDADD = $(UNIT_LIBS)
 check_PROGRAMS += tests/unit/test_conf
 TESTS += tests/unit/test_conf
 tests_unit_test_conf_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_proto
+TESTS += tests/unit/test_proto
+tests_unit_test_proto_LDADD = $(UNIT_LIBS)
