@@ -985,6 +985,13 @@ class WsClient:
                                      "an op: %r" % frame.data[:300])
             return obj
 
+    def recv(self, timeout=None):
+        """The next frame in arrival order (backlog first); None when
+        nothing arrives within timeout; raises WsClosed."""
+        if self.backlog:
+            return self.backlog.pop(0)
+        return self._recv_one(self.timeout if timeout is None else timeout)
+
     @staticmethod
     def _match(frame, fields, pred):
         for k, v in fields.items():
