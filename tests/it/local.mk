@@ -1,5 +1,22 @@
 # tests/it: build and install rules (see Makefile.am)
 
+# Integration tests against the real daemon and a private mosquitto on
+# free loopback ports (tests/it/mqgatetest.py is the harness; 77 = skipped
+# when mosquitto, python3-websocket or mqgate is missing). Each starts its
+# own processes, so `make check -j` runs them side by side.
+TESTS += tests/it/test_ws_ops.py \
+	tests/it/test_ws_errors.py \
+	tests/it/test_sse.py \
+	tests/it/test_http.py \
+	tests/it/test_outage.py \
+	tests/it/test_drain.py \
+	tests/it/test_cli.py \
+	tests/it/test_slow.py
+EXTRA_DIST += tests/it/mqgatetest.py tests/it/test_ws_ops.py \
+	tests/it/test_ws_errors.py tests/it/test_sse.py tests/it/test_http.py \
+	tests/it/test_outage.py tests/it/test_drain.py tests/it/test_cli.py \
+	tests/it/test_slow.py
+
 # Real-browser tests (headless chromium via selenium; 77 = skipped).
 TESTS += tests/it/test_browser_dashboard.py \
 	tests/it/test_browser_resume.py \
