@@ -300,8 +300,10 @@ enum proto_code hub_subscribe_check(const struct session *s,
 }
 
 struct hub_snapshot {
-	struct session *s;
+	struct msg **v;
+	size_t n, cap;
 	uint64_t gen;
+	bool nomem;
 };
 
 static void hub_snapshot_visit(struct msg *m, void *arg)
@@ -310,16 +312,42 @@ static void hub_snapshot_visit(struct msg *m, void *arg)
 
 	if (m->mark == hs->gen)
 		return;
+	if (hs->n == hs->cap) {
+		size_t cap = hs->cap ? hs->cap * 2 : 64;
+		struct msg **v = realloc(hs->v, cap * sizeof(*v));
+
+		if (!v) {
+			hs->nomem = true;
+			return;
+		}
+		hs->v = v;
+		hs->cap = cap;
+	}
 	m->mark = hs->gen;
-	session_enqueue(hs->s, m);
+	hs->v[hs->n++] = m;
 }
 
+static int hub_by_seq(const void *a, const void *b)
+{
+	const struct msg *x = *(struct msg *const *)a, *y = *(struct msg *const *)b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Queues the newest message of every topic the filters match, each once,
+ * oldest first. */
 static void hub_snapshot(struct session *s, char *const *filters, size_t n)
 {
-	struct hub_snapshot hs = { s, ++hub.snapshot_gen };
+	struct hub_snapshot hs = { .gen = ++hub.snapshot_gen };
 
 	for (size_t i = 0; i < n; i++)
 		lvc_match(hub.lvc, filters[i], hub_snapshot_visit, &hs);
+	if (hs.nomem)
+		log_err("hub", "%s: out of memory, snapshot incomplete", s->name);
+	qsort(hs.v, hs.n, sizeof(*hs.v), hub_by_seq);
+	for (size_t i = 0; i < hs.n; i++)
+		session_enqueue(s, hs.v[i]);
+	free(hs.v);
 }
 
 static void hub_send_reset(struct session *s)

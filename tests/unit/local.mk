@@ -60,3 +60,7 @@ tests_unit_test_conf_LDADD = $(UNIT_LIBS)
 check_PROGRAMS += tests/unit/test_proto
 TESTS += tests/unit/test_proto
 tests_unit_test_proto_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_hub
+TESTS += tests/unit/test_hub
+tests_unit_test_hub_LDADD = $(UNIT_LIBS)
