@@ -72,6 +72,11 @@ static struct msg *session_pop(struct session *s)
 	s->q_head = (s->q_head + 1) % s->q_cap;
 	s->q_len--;
 	s->q_bytes -= msg_cost(m);
+	if (s->snap_msgs) {
+		s->snap_msgs--;
+		s->snap_bytes -= s->snap_bytes < msg_cost(m) ? s->snap_bytes
+							      : msg_cost(m);
+	}
 	return m;
 }
 
@@ -120,12 +125,13 @@ static int session_grow(struct session *s, size_t limit)
 int session_enqueue(struct session *s, struct msg *m)
 {
 	const struct conf_server *cs = &hub.conf->server;
-	size_t limit = cs->queue ? cs->queue : 1, cost = msg_cost(m);
+	size_t limit = (cs->queue ? cs->queue : 1) + s->snap_msgs;
+	size_t cost = msg_cost(m);
 
 	if (s->closing)
 		return -ENOBUFS;
 	while (s->q_len >= limit ||
-	       (s->q_len && s->q_bytes + cost > cs->queue_bytes)) {
+	       (s->q_len && s->q_bytes + cost > cs->queue_bytes + s->snap_bytes)) {
 		if (cs->slow_client == SLOW_CLIENT_DISCONNECT) {
 			metrics.drops[METRICS_DROP_SLOW_DISCONNECT]++;
 			session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
@@ -149,6 +155,13 @@ int session_enqueue(struct session *s, struct msg *m)
 	s->q_bytes += cost;
 	session_wake(s);
 	return 0;
+}
+
+int session_enqueue_snapshot(struct session *s, struct msg *m)
+{
+	s->snap_msgs++;
+	s->snap_bytes += msg_cost(m);
+	return session_enqueue(s, m);
 }
 
 int session_send_frame(struct session *s, const void *data, size_t len)

@@ -49,6 +49,10 @@ struct session {
 
 	struct msg **q;              /* ring of queued messages */
 	size_t q_head, q_len, q_cap, q_bytes;
+	/* Room a snapshot added on top of the queue bounds, given back as
+	 * messages leave, so a snapshot larger than `queue` is neither cut
+	 * by the slow-client policy nor a reason to disconnect. */
+	size_t snap_msgs, snap_bytes;
 	struct frame *ctrl_head, *ctrl_tail;
 	size_t nctrl;
 
@@ -77,6 +81,9 @@ struct session {
 /* Queues a message (takes a reference) under the slow-client policy.
  * Returns 0, or -ENOBUFS when the policy says disconnect. */
 int session_enqueue(struct session *s, struct msg *m);
+/* The same for a snapshot message: the bounds grow by its size (the
+ * last-value cache bounds the snapshot). */
+int session_enqueue_snapshot(struct session *s, struct msg *m);
 /* Queues a control frame of len bytes (copied). 0, -ENOMEM, -ENOBUFS when
  * too many replies are waiting. */
 int session_send_frame(struct session *s, const void *data, size_t len);

@@ -178,8 +178,41 @@ static void test_control_frames(void)
 	conf_free(c);
 }
 
+/* A snapshot larger than the queue is kept whole, under every policy;
+ * the room it took is given back as its messages leave. */
+static void test_snapshot_room(void)
+{
+	struct conf *c = load("[server]\nqueue = 3\nslow_client = disconnect\n");
+	struct session s = { .kind = SESSION_WS };
+	struct msg *v[12];
+
+	for (size_t i = 0; i < 12; i++)
+		v[i] = mk("a", i + 1, 4);
+	for (size_t i = 0; i < 10; i++)
+		CHECK_INT(session_enqueue_snapshot(&s, v[i]), 0);
+	CHECK_STR(queued(&s), "1,2,3,4,5,6,7,8,9,10");
+	CHECK(!s.closing);
+	/* Live traffic on top is bounded by `queue` beyond the snapshot. */
+	CHECK_INT(session_enqueue(&s, v[10]), 0);
+	CHECK_INT(session_enqueue(&s, v[11]), 0);
+	CHECK_INT(s.q_len, 12);
+	CHECK(!s.closing);
+	session_clear_output(&s);
+	CHECK_INT(s.snap_msgs, 0);
+	CHECK_INT(s.snap_bytes, 0);
+	/* With the snapshot gone, the plain bound is back. */
+	for (size_t i = 0; i < 3; i++)
+		CHECK_INT(session_enqueue(&s, v[i]), 0);
+	CHECK_INT(session_enqueue(&s, v[3]), -ENOBUFS);
+	session_clear_output(&s);
+	for (size_t i = 0; i < 12; i++)
+		msg_unref(v[i]);
+	conf_free(c);
+}
+
 int main(void)
 {
+	test_snapshot_room();
 	test_drop_oldest();
 	test_conflate();
 	test_disconnect();
