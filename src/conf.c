@@ -590,8 +590,8 @@ int conf_value_parse(const struct mqgate_key *k, const struct conf_kv *kv,
 	const char *name = kv->key ? kv->key : k->name;
 	const char *why = NULL;
 	char range[80];
-	uint64_t u;
-	bool b;
+	uint64_t u = 0;
+	bool b = false;
 	int r;
 
 	memset(v, 0, sizeof(*v));
@@ -1671,6 +1671,7 @@ static void conf_finish(struct conf_parser *p)
 	struct conf_server *s = &c->server;
 	struct conf_auth *a = &c->auth;
 	size_t i_cert = 0, i_key = 0, i_sec = 0, i_pub = 0, i_burst = 0;
+	bool cert, key;
 
 	conf_broker_end(p);
 	conf_defaults(p, conf_server_items, p->seen_server);
@@ -1683,11 +1684,15 @@ static void conf_finish(struct conf_parser *p)
 	if (!p->seen_server[i_burst])
 		s->publish_burst = s->publish_rate;
 
+	/* A key whose value was bad is seen but unset: its field may be
+	 * NULL here (the load fails anyway). */
 	conf_find(conf_server_items, "tls_cert_file", &i_cert);
 	conf_find(conf_server_items, "tls_key_file", &i_key);
-	if (!s->tls_cert_file[0] != !s->tls_key_file[0])
-		conf_error(p, s->tls_cert_file[0] ? p->seen_server[i_cert]
-						  : p->seen_server[i_key],
+	cert = s->tls_cert_file && s->tls_cert_file[0];
+	key = s->tls_key_file && s->tls_key_file[0];
+	if (cert != key && s->tls_cert_file && s->tls_key_file)
+		conf_error(p, cert ? p->seen_server[i_cert]
+				   : p->seen_server[i_key],
 			   "tls_cert_file and tls_key_file go together");
 
 	conf_find(conf_auth_items, "jwt_secret_file", &i_sec);

@@ -1163,6 +1163,11 @@ static void test_env(void)
 	CHECK_ERR("[server]\n\nuser = ${MQGATE_TEST_UNSET_VAR}\n",
 		  "t.conf:3: environment variable MQGATE_TEST_UNSET_VAR is not "
 		  "set\n");
+	/* A key whose value failed does not trip the checks that pair it
+	 * with another key. */
+	CHECK_ERR("[server]\ntls_cert_file = ${MQGATE_TEST_UNSET_VAR}\n",
+		  "t.conf:2: environment variable MQGATE_TEST_UNSET_VAR is not "
+		  "set\n");
 	CHECK_ERR("[server]\nuser = ${MQGATE_TEST_USER\n",
 		  "t.conf:2: unterminated \"${\"\n");
 	CHECK_ERR("[server]\nuser = ${1A}\n",
@@ -1448,6 +1453,9 @@ static void test_value_parse(void)
 			sizeof(err)), -EINVAL);
 	CHECK_STR(err, "bad value \"maybe\" for \"clean_session\": expected "
 		       "yes/no, true/false, on/off or 1/0");
+	/* a failed value is left unset and zero */
+	CHECK(!v.set);
+	CHECK_INT(v.num, 0);
 	CHECK_INT(value(&kbool, "clean_session", "", &v, &owned, err,
 			sizeof(err)), -EINVAL);
 }
