@@ -1,5 +1,22 @@
-# etc: build and install rules (see Makefile.am)
+# etc: build and install rules (see Makefile.am): the sample configuration
+# and the systemd unit.
 
 # The documented sample configuration (tests/unit/test_conf loads it).
 mqgateconfdir = $(sysconfdir)/mqgate
 dist_mqgateconf_DATA = etc/mqgate.conf
+
+# The systemd unit, with the configured paths filled in. Where it goes can
+# be changed at install time:
+#   make install systemdsystemunitdir=/usr/lib/systemd/system
+systemdsystemunitdir = $(prefix)/lib/systemd/system
+systemdsystemunit_DATA = etc/mqgate.service
+
+etc/mqgate.service: $(srcdir)/etc/mqgate.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) etc && \
+	sed -e 's|@sbindir[@]|$(sbindir)|g' \
+	    -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+	    $(srcdir)/etc/mqgate.service.in >$@.tmp && \
+	mv $@.tmp $@
+
+CLEANFILES += etc/mqgate.service etc/mqgate.service.tmp
+EXTRA_DIST += etc/mqgate.service.in etc/demo.conf
