@@ -161,6 +161,9 @@ def require(mosquitto=True):
         skip("python3-websocket (websocket-client) not installed")
     if not os.access(MQGATE_BIN, os.X_OK):
         skip("mqgate not built (%s); set MQGATE_BIN" % MQGATE_BIN)
+    if not os.path.exists(os.path.join(PLUGIN_DIR, "mqtt.so")):
+        skip("the mqtt plugin is not built (%s/mqtt.so); set "
+             "MQGATE_PLUGIN_DIR" % PLUGIN_DIR)
 
 
 def run(tests, mosquitto=True):
