@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "history.h"
 #include "hub.h"
+#include "json.h"
 #include "lvc.h"
 #include "log.h"
 #include "metrics.h"
@@ -204,18 +205,17 @@ static void api_publish_body_done(struct lws *wsi, struct api_req *r)
 	struct publish_origin origin = { .http = wsi };
 	const struct acl *acl = r->acl.owned ? &r->acl : &hub.anonymous;
 	char why[320];
+	const char *bad;
 	cJSON *req;
 	enum proto_code c;
 
 	if (r->reply_ready)
 		return; /* already refused (credentials) */
-	req = cJSON_ParseWithLength(r->body, r->len);
-	if (!req || !cJSON_IsObject(req)) {
-		cJSON_Delete(req);
+	req = json_parse_object(r->body, r->len, &bad);
+	if (!req) {
 		metrics.publishes[PROTO_BAD_REQUEST]++;
 		api_reply_later(wsi, r, 400,
-				proto_http_error(PROTO_BAD_REQUEST,
-						 "the body must be a JSON object"));
+				proto_http_error(PROTO_BAD_REQUEST, bad));
 		return;
 	}
 	r->pending = true;

@@ -4,6 +4,8 @@ libmqgate_a_SOURCES = \
 	src/log.c src/log.h \
 	src/topic.c src/topic.h \
 	src/trie.c src/trie.h \
+	src/utf8.c src/utf8.h \
+	src/json.c src/json.h \
 	src/payload.c src/payload.h \
 	src/msg.c src/msg.h \
 	src/history.c src/history.h \

@@ -16,10 +16,11 @@
 
 struct cJSON;
 
-/* Maximum nesting the embedder accepts; deeper JSON travels as a string. */
-#define PAYLOAD_JSON_MAX_DEPTH 64
+#include "json.h"
+#include "utf8.h"
 
-bool utf8_valid(const void *s, size_t len);
+/* Maximum nesting the embedder accepts; deeper JSON travels as a string. */
+#define PAYLOAD_JSON_MAX_DEPTH JSON_MAX_DEPTH
 
 /* Encodes broker bytes as a JSON value. Returns a malloc'd buffer of
  * *out_len bytes (not NUL-terminated) holding the JSON text, and sets

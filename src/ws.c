@@ -11,6 +11,7 @@
 
 #include "conf.h"
 #include "hub.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
@@ -152,14 +153,14 @@ static void ws_op_publish(struct session *s, const cJSON *req, const char *id)
 /* One complete client message. */
 static void ws_handle(struct session *s, const char *text, size_t len)
 {
-	cJSON *req = cJSON_ParseWithLength(text, len);
+	const char *bad;
+	cJSON *req = json_parse_object(text, len, &bad);
 	const cJSON *op, *jid;
 	char *id = NULL;
 
-	if (!req || !cJSON_IsObject(req)) {
-		ws_error(s, NULL, PROTO_BAD_REQUEST,
-			 req ? "a frame must be a JSON object" : "malformed JSON");
-		goto out;
+	if (!req) {
+		ws_error(s, NULL, PROTO_BAD_REQUEST, bad);
+		return;
 	}
 	jid = cJSON_GetObjectItemCaseSensitive(req, "id");
 	if (jid) {

@@ -64,3 +64,11 @@ tests_unit_test_proto_LDADD = $(UNIT_LIBS)
 check_PROGRAMS += tests/unit/test_hub
 TESTS += tests/unit/test_hub
 tests_unit_test_hub_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_utf8
+TESTS += tests/unit/test_utf8
+tests_unit_test_utf8_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_json
+TESTS += tests/unit/test_json
+tests_unit_test_json_LDADD = $(UNIT_LIBS)

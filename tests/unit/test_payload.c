@@ -1,6 +1,6 @@
 /*
- * test_payload.c - payload encoding both ways (PROTOCOL.md), UTF-8
- * validation, JSON string escaping, the JSON compactor (cross-checked
+ * test_payload.c - payload encoding both ways (PROTOCOL.md), JSON string
+ * escaping, the JSON compactor (cross-checked
  * with cJSON on random inputs) and base64.
  */
 #include <cjson/cJSON.h>
@@ -64,30 +64,6 @@ static void test_to_json(void)
 	TO_JSON("\xed\xa0\x80", "\"7aCA\"", true);       /* surrogate */
 	TO_JSON("\xf4\x90\x80\x80", "\"9JCAgA==\"", true); /* > U+10FFFF */
 	TO_JSON("{\"a\":\"\xff\"}", "\"eyJhIjoi/yJ9\"", true);
-}
-
-static void test_utf8(void)
-{
-	CHECK(utf8_valid("", 0));
-	CHECK(utf8_valid("abc", 3));
-	CHECK(utf8_valid("\xc2\x80", 2));
-	CHECK(utf8_valid("\xdf\xbf", 2));
-	CHECK(utf8_valid("\xe0\xa0\x80", 3));
-	CHECK(utf8_valid("\xef\xbf\xbf", 3));
-	CHECK(utf8_valid("\xf0\x90\x80\x80", 4));
-	CHECK(utf8_valid("\xf4\x8f\xbf\xbf", 4));
-	CHECK(utf8_valid("a\0b", 3)); /* NUL is valid UTF-8; topics refuse it elsewhere */
-	CHECK(!utf8_valid("\x80", 1));
-	CHECK(!utf8_valid("\xc1\xbf", 2));
-	CHECK(!utf8_valid("\xc2", 1));
-	CHECK(!utf8_valid("\xe0\x9f\xbf", 3));
-	CHECK(!utf8_valid("\xed\xbf\xbf", 3));
-	CHECK(!utf8_valid("\xe2\x82", 2));
-	CHECK(!utf8_valid("\xf0\x8f\xbf\xbf", 4));
-	CHECK(!utf8_valid("\xf4\x90\x80\x80", 4));
-	CHECK(!utf8_valid("\xf5\x80\x80\x80", 4));
-	CHECK(!utf8_valid("\xfe", 1));
-	CHECK(!utf8_valid("ab\xe2\x82", 4));
 }
 
 static void test_json_string(void)
@@ -288,7 +264,6 @@ static void test_base64(void)
 int main(void)
 {
 	test_to_json();
-	test_utf8();
 	test_json_string();
 	test_compact_depth();
 	test_compact_vs_cjson();
