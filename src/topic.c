@@ -14,41 +14,7 @@
 #include <errno.h>
 #include <stdint.h>
 
-/* Length of the UTF-8 sequence at s[0..avail), 0 when it is not a valid,
- * shortest-form encoding of a scalar value (no surrogates, <= U+10FFFF).
- * s[0] is at least 0x80. */
-static size_t topic_utf8_len(const unsigned char *s, size_t avail)
-{
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
-	size_t n;
-
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0; /* overlong below U+0800 */
-		else if (c == 0xed)
-			hi = 0x9f; /* U+D800..U+DFFF surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90; /* overlong below U+10000 */
-		else if (c == 0xf4)
-			hi = 0x8f; /* above U+10FFFF */
-	} else {
-		return 0; /* continuation byte, 0xc0/0xc1 overlongs, 0xf5.. */
-	}
-	if (avail < n)
-		return 0;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
+#include "utf8.h"
 
 int topic_validate(const char *s, size_t len, enum topic_kind kind,
 		   const char **why)
@@ -73,7 +39,7 @@ int topic_validate(const char *s, size_t len, enum topic_kind kind,
 			goto fail;
 		}
 		if (c >= 0x80) {
-			size_t n = topic_utf8_len(p + i, len - i);
+			size_t n = utf8_char_len(p + i, len - i);
 
 			if (n == 0) {
 				reason = "invalid UTF-8";
