@@ -17,8 +17,9 @@
  * costs no stack, and every trie node is visited at most once per match
  * (a node is reached by one path only).
  *
- * The literal hash is keyed with a random per-trie seed, so chosen
- * subscription names cannot be made to collide on purpose.
+ * The literal hash is keyed with a random per-trie seed, so a given set
+ * of level names does not pile up in the same slots in every process. It
+ * is a fast mixing hash, not a keyed PRF like SipHash.
  */
 #include "trie.h"
 
