@@ -417,6 +417,16 @@ class MqttClient:
         self.sock.settimeout(None)
         self._thread = threading.Thread(target=self._reader, daemon=True)
         self._thread.start()
+        _register(self)
+
+    def __repr__(self):
+        return "mqtt-client:%d" % self.port
+
+    def dump(self):
+        pass
+
+    def cleanup(self):
+        self.close()
 
     def _recv_exact(self, n):
         buf = b""
@@ -928,7 +938,17 @@ class WsClient:
         self.backlog = []
         self.closed = None
         self._next_id = 0
+        _register(self)
         self.hello = self.expect(op="hello") if hello else None
+
+    def __repr__(self):
+        return "ws-client:" + self.url
+
+    def dump(self):
+        pass
+
+    def cleanup(self):
+        self.close()
 
     def send(self, obj):
         """Sends one op (a dict) as a text frame."""
@@ -1188,6 +1208,7 @@ class SseClient:
         req = "GET %s HTTP/1.1\r\n%s\r\n" % (
             url, "".join("%s: %s\r\n" % kv for kv in h.items()))
         self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+        _register(self)
         self.sock.sendall(req.encode())
         self.status, self.headers, rest = _read_headers(self.sock, b"",
                                                         timeout)
@@ -1335,6 +1356,15 @@ class SseClient:
                 pass
             self._read(end - time.monotonic())
         return self.eof
+
+    def __repr__(self):
+        return "sse-client"
+
+    def dump(self):
+        pass
+
+    def cleanup(self):
+        self.close()
 
     def close(self):
         try:
