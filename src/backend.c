@@ -25,6 +25,9 @@
 /* ---- host callbacks (any thread) ---------------------------------------- */
 
 static void host_log(struct mqgate_broker *hb, enum mqgate_log_level level,
+		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void host_log(struct mqgate_broker *hb, enum mqgate_log_level level,
 		     const char *fmt, ...)
 {
 	struct broker *b = (struct broker *)hb;

@@ -30,7 +30,8 @@ bool log_enabled(enum log_level level);
 void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void log_vmsg(enum log_level level, const char *module, const char *fmt,
-	      va_list ap);
+	      va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 #define log_err(mod, ...) log_msg(LOG_LEVEL_ERR, mod, __VA_ARGS__)
 #define log_warning(mod, ...) log_msg(LOG_LEVEL_WARNING, mod, __VA_ARGS__)

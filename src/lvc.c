@@ -30,7 +30,7 @@ struct lvc_node {
 };
 
 struct lvc {
-	struct lvc_node root;
+	struct lvc_node *root;         /* the empty level above all */
 	struct lvc_node **buckets;
 	size_t nbuckets, nnodes;
 	struct lvc_node *lru_head, *lru_tail;   /* head = least recent */
@@ -59,7 +59,10 @@ struct lvc *lvc_new(size_t max_topics, size_t max_bytes)
 		return NULL;
 	c->nbuckets = 64;
 	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-	if (!c->buckets) {
+	c->root = calloc(1, sizeof(*c->root));
+	if (!c->buckets || !c->root) {
+		free(c->buckets);
+		free(c->root);
 		free(c);
 		return NULL;
 	}
@@ -130,7 +133,7 @@ static struct lvc_node *lvc_child_add(struct lvc *c, struct lvc_node *parent,
 /* Frees n and its ancestors while they hold neither message nor child. */
 static void lvc_prune(struct lvc *c, struct lvc_node *n)
 {
-	while (n != &c->root && !n->m && !n->child) {
+	while (n != c->root && !n->m && !n->child) {
 		struct lvc_node *parent = n->parent, **pp;
 
 		pp = &c->buckets[n->hash & (c->nbuckets - 1)];
@@ -206,6 +209,7 @@ void lvc_free(struct lvc *c)
 	if (!c)
 		return;
 	lvc_set_limits(c, 0, 0);
+	free(c->root);
 	free(c->buckets);
 	free(c);
 }
@@ -215,7 +219,7 @@ void lvc_free(struct lvc *c)
 static struct lvc_node *lvc_find(struct lvc *c, const char *topic,
 				 bool create)
 {
-	struct lvc_node *n = &c->root;
+	struct lvc_node *n = c->root;
 	const char *s = topic;
 
 	for (;;) {
@@ -273,7 +277,7 @@ struct lvc_walk {
 
 static bool lvc_is_dollar(const struct lvc *c, const struct lvc_node *n)
 {
-	return n->parent == &c->root && n->len && n->level[0] == '$';
+	return n->parent == c->root && n->len && n->level[0] == '$';
 }
 
 /* Visits every message in n's subtree, n included (the '#' case). */
@@ -295,7 +299,7 @@ static void lvc_visit_subtree(const struct lvc *c, const struct lvc_node *top,
 			n = n->next;
 		}
 		/* '#' at the first level never matches '$' topics. */
-		while (top == &c->root && n && n->parent == top &&
+		while (top == c->root && n && n->parent == top &&
 		       lvc_is_dollar(c, n))
 			n = n->next;
 		if (!n)
@@ -312,7 +316,7 @@ void lvc_match(const struct lvc *c, const char *filter, lvc_visit_fn fn,
 	stack = malloc(cap * sizeof(*stack));
 	if (!stack)
 		return;
-	stack[top++] = (struct lvc_walk){ &c->root, filter };
+	stack[top++] = (struct lvc_walk){ c->root, filter };
 	while (top) {
 		struct lvc_walk w = stack[--top];
 		const char *slash;
@@ -331,7 +335,7 @@ void lvc_match(const struct lvc *c, const char *filter, lvc_visit_fn fn,
 			const struct lvc_node *ch;
 
 			for (ch = w.node->child; ch; ch = ch->next) {
-				if (w.node == &c->root && lvc_is_dollar(c, ch))
+				if (w.node == c->root && lvc_is_dollar(c, ch))
 					continue;
 				if (top == cap) {
 					struct lvc_walk *ns = realloc(stack, 2 * cap * sizeof(*ns));

@@ -18,6 +18,8 @@
 FUZZ_TARGETS =
 FUZZ_TARGETS += tests/fuzz/fuzz_conf
 FUZZ_TARGETS += tests/fuzz/fuzz_topic
+FUZZ_TARGETS += tests/fuzz/fuzz_request
+FUZZ_TARGETS += tests/fuzz/fuzz_payload
 
 FUZZ_CC = clang-14
 FUZZ_SANITIZE = address,undefined
