@@ -192,10 +192,20 @@ wait_healthy()
 	return 1
 }
 
+# Waits until the simulator has announced itself (the retained
+# sensors/status = online is on the broker): 0, or 1 after 10 s.
+wait_sensors()
+{
+	command -v mosquitto_sub >/dev/null 2>&1 || { sleep 1; return 0; }
+	[ "$(mosquitto_sub -h 127.0.0.1 -p "$broker_port" -t sensors/status \
+		-C 1 -W 10 2>/dev/null)" = online ]
+}
+
 # ---- the interactive demo -------------------------------------------------
 
 if [ $check = no ]; then
 	wait_healthy || { failed=1; die "mqgate did not become healthy"; }
+	wait_sensors || { failed=1; die "the sensor simulator did not start"; }
 	cat <<EOF
 
   mqgate is running (MQTT broker on 127.0.0.1:$broker_port, simulated sensors).
@@ -231,6 +241,7 @@ else
 	failed=1
 	exit 1
 fi
+wait_sensors || nok "the sensor simulator did not publish sensors/status"
 body=$(curl -s --max-time 5 "$base/healthz")
 case $body in
 *'"demo"'*'"connected"'*) ok "health body names broker demo as connected" ;;
