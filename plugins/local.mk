@@ -1,1 +1,25 @@
-# plugins: build and install rules (see Makefile.am)
+# plugins: the broker backends, libtool modules that src/backend.c loads
+# with dlopen from the plugin dir (plugins/.libs during `make check`).
+# Each exports only `mqgate_backend`; backoff.c and url.c are compiled
+# into every module that uses them (no shared helper library).
+
+PLUGIN_LDFLAGS = -module -avoid-version -shared \
+	-export-symbols-regex '^mqgate_backend$$'
+
+# loopback: an in-process broker for tests; built, never installed. A
+# noinst libtool library is a convenience archive unless given -rpath.
+noinst_LTLIBRARIES += plugins/loopback.la
+plugins_loopback_la_SOURCES = plugins/loopback.c
+plugins_loopback_la_CFLAGS = $(AM_CFLAGS)
+plugins_loopback_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
+plugins_loopback_la_LIBADD = -lpthread
+
+if BUILD_MQTT
+pkglib_LTLIBRARIES += plugins/mqtt.la
+plugins_mqtt_la_SOURCES = plugins/mqtt.c \
+	plugins/backoff.c plugins/backoff.h \
+	plugins/url.c plugins/url.h
+plugins_mqtt_la_CFLAGS = $(AM_CFLAGS) $(MOSQUITTO_CFLAGS)
+plugins_mqtt_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_mqtt_la_LIBADD = $(MOSQUITTO_LIBS) -lpthread
+endif

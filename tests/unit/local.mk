@@ -72,3 +72,32 @@ tests_unit_test_utf8_LDADD = $(UNIT_LIBS)
 check_PROGRAMS += tests/unit/test_json
 TESTS += tests/unit/test_json
 tests_unit_test_json_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_backoff
+TESTS += tests/unit/test_backoff
+tests_unit_test_backoff_SOURCES = tests/unit/test_backoff.c plugins/backoff.c
+tests_unit_test_backoff_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins
+tests_unit_test_backoff_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_url
+TESTS += tests/unit/test_url
+tests_unit_test_url_SOURCES = tests/unit/test_url.c plugins/url.c
+tests_unit_test_url_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins
+tests_unit_test_url_LDADD = $(UNIT_LIBS)
+
+# Plugin tests drive a built module (from $MQGATE_PLUGIN_DIR) through a
+# fake host.
+check_PROGRAMS += tests/unit/test_loopback
+TESTS += tests/unit/test_loopback
+tests_unit_test_loopback_SOURCES = tests/unit/test_loopback.c \
+	tests/unit/plugin_host.c tests/unit/plugin_host.h
+tests_unit_test_loopback_LDADD = $(UNIT_LIBS)
+
+if BUILD_MQTT
+check_PROGRAMS += tests/unit/test_mqtt
+TESTS += tests/unit/test_mqtt
+tests_unit_test_mqtt_SOURCES = tests/unit/test_mqtt.c \
+	tests/unit/plugin_host.c tests/unit/plugin_host.h
+tests_unit_test_mqtt_CFLAGS = $(AM_CFLAGS) $(MOSQUITTO_CFLAGS)
+tests_unit_test_mqtt_LDADD = $(UNIT_LIBS)
+endif
