@@ -1,9 +1,8 @@
 /*
- * loadgen.c - load generator for fan-out benchmarks: N subscribers over
- * WebSocket or SSE (one thread, epoll, non-blocking), one publisher, the
- * send time carried in every payload. Prints one line per run: delivered
- * messages/s, lost messages, p50/p99/max end-to-end latency, connection
- * rate and the server's RSS.
+ * loadgen.c - load generator for the benchmarks of tests/bench/run.sh:
+ * N subscribers over WebSocket or SSE (one thread, epoll, non-blocking)
+ * and one publisher thread, the send time carried in every payload.
+ * Prints one line of key=value figures per run.
  *
  * Targets (what the subscribers speak):
  *   mqgate-ws   GET /ws, {"op":"subscribe"} frames, "message" replies
@@ -11,11 +10,26 @@
  *   mqtt-ws     MQTT 3.1.1 over WebSocket (mosquitto's websockets listener)
  *   nchan-ws    nchan's WebSocket subscriber endpoint (raw payloads)
  *   nchan-sse   nchan's EventSource subscriber endpoint
- * Publishers: MQTT (libmosquitto) to --pub-port, or HTTP POST to --pub-path
- * on the target (nchan).
+ * Publishers: MQTT (libmosquitto) to --pub-port, or HTTP POST to
+ * --pub-path PREFIX/TOPIC on the target (nchan).
+ *
+ * Workloads (one per run):
+ *   fan-out    --messages M: every subscriber gets every message; delivered
+ *              msgs/s, lost, reordered, latency, server CPU per message
+ *   distinct   --distinct K: subscriber i subscribes TOPIC/(i%K)/+ and
+ *              message n goes to TOPIC/(n%K)/x, so K distinct wildcard
+ *              filters share the load (nchan, without wildcards: one
+ *              exact channel per filter)
+ *   connect    --messages 0: handshake + subscribe + reply, per second
+ *   idle       --idle S: clients stay connected S seconds; server RSS per
+ *              client
+ *   resume     --resume M: a probe client sees M+1 messages, then N
+ *              clients resume at once from the first one's event id
+ *              (Last-Event-ID for SSE, "since" for mqgate-ws) and each
+ *              must get exactly the M that followed, in order
  *
  * Payloads are {"t":NANOSECONDS,"n":SEQ,"pad":"..."}; a subscriber finds
- * "t": in what it receives, whatever the wrapping.
+ * "t": and "n": in what it receives, whatever the wrapping.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,20 +52,23 @@
 #include <unistd.h>
 
 enum target { T_MQGATE_WS, T_MQGATE_SSE, T_MQTT_WS, T_NCHAN_WS, T_NCHAN_SSE };
-enum cstate { C_CONNECTING, C_HANDSHAKE, C_READY, C_DEAD };
+enum cstate { C_UNUSED, C_CONNECTING, C_HANDSHAKE, C_READY, C_DEAD };
 
 #define RXCAP 65536
+#define IDCAP 128
 
 struct conn {
 	int fd;
 	enum cstate state;
 	bool http_done;       /* response headers parsed */
+	bool probe;           /* resume: the client that learns the event id */
 	size_t rxlen;
 	unsigned char *rx;    /* allocated while data is pending */
 	/* MQTT over WS: packet bytes reassembled across frames */
 	unsigned char *mq;
 	size_t mqlen;
 	uint64_t received;
+	long long last_n;     /* highest "n" seen, -1 before the first */
 };
 
 static struct {
@@ -69,21 +86,25 @@ static struct {
 	int server_pid;
 	int idle_seconds;
 	int timeout;
+	int concurrency;      /* handshakes in flight at most */
+	int distinct;         /* distinct filters; 0 = all on --topic */
+	int resume;           /* messages each resuming client must replay */
 	const char *label;
-	const char *bind_base; /* spread clients over 127.0.0.X sources */
 } opt = {
 	.host = "127.0.0.1", .topic = "bench/t", .pub_host = "127.0.0.1",
-	.clients = 100, .messages = 1000, .payload = 64, .timeout = 30,
-	.label = "run",
+	.clients = 100, .messages = 1000, .payload = 64, .timeout = 60,
+	.concurrency = 256, .label = "run",
 };
 
 static struct conn *conns;
+static int nconns;            /* opt.clients, plus the resume probe */
 static int ep;
-static atomic_int ready_count;
+static int ready_count, pending, next_open, open_limit, dead_count;
 static uint32_t *lat_us;      /* one sample per delivery (bounded) */
 static size_t lat_n, lat_cap;
-static uint64_t delivered;
+static uint64_t delivered, reordered;
 static uint64_t first_rx_ns, last_rx_ns;
+static char resume_id[IDCAP]; /* event id of the probe's first message */
 
 static uint64_t now_ns(void)
 {
@@ -112,10 +133,63 @@ static long rss_kb(int pid)
 	return kb;
 }
 
+/* User + system CPU seconds of a process, -1 when unknown. */
+static double cpu_s(int pid)
+{
+	char path[64], buf[1024];
+	unsigned long long ut, st;
+	const char *p;
+	FILE *f;
+	size_t n;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* fields after "(comm)": state is the 3rd, utime the 14th */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The topic message n is published to, and the filter client i takes. */
+static void pub_topic(char *buf, size_t cap, int n)
+{
+	if (opt.distinct > 0)
+		snprintf(buf, cap, "%s/%d/x", opt.topic, n % opt.distinct);
+	else
+		snprintf(buf, cap, "%s", opt.topic);
+}
+
+static void sub_filter(char *buf, size_t cap, int i)
+{
+	bool nchan = opt.target == T_NCHAN_WS || opt.target == T_NCHAN_SSE;
+
+	if (opt.distinct > 0 && !nchan)
+		snprintf(buf, cap, "%s/%d/+", opt.topic, i % opt.distinct);
+	else
+		pub_topic(buf, cap, i);
+}
+
 /* ---- the publisher ------------------------------------------------------ */
 
-static atomic_int published;
-static atomic_bool publisher_done;
+static atomic_bool publisher_done, publisher_stop;
 static uint64_t publish_start_ns, publish_end_ns;
 
 static size_t make_payload(char *buf, size_t cap, int n)
@@ -146,15 +220,26 @@ static void pace(int i)
 	}
 }
 
+/* Holds the publisher's connection until the subscribers are done, so
+ * nothing it queued is cut off by a disconnect. */
+static void publisher_linger(void)
+{
+	while (!atomic_load(&publisher_stop)) {
+		struct timespec ts = { 0, 10000000 };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
 static void *publish_mqtt(void *arg)
 {
 	struct mosquitto *m;
-	char buf[65536];
+	char buf[65536], topic[256];
 
 	(void)arg;
 	mosquitto_lib_init();
 	m = mosquitto_new(NULL, true, NULL);
-	if (!m || mosquitto_connect(m, opt.pub_host, opt.pub_port, 30) != MOSQ_ERR_SUCCESS) {
+	if (!m || mosquitto_connect(m, opt.pub_host, opt.pub_port, 60) != MOSQ_ERR_SUCCESS) {
 		fprintf(stderr, "loadgen: cannot connect the MQTT publisher\n");
 		exit(2);
 	}
@@ -164,18 +249,19 @@ static void *publish_mqtt(void *arg)
 		size_t len;
 
 		pace(i);
+		pub_topic(topic, sizeof(topic), i);
 		len = make_payload(buf, sizeof(buf), i);
-		while (mosquitto_publish(m, NULL, opt.topic, (int)len, buf, 0, false) ==
+		while (mosquitto_publish(m, NULL, topic, (int)len, buf, 0, false) ==
 		       MOSQ_ERR_NOMEM)
 			usleep(100);
-		atomic_fetch_add(&published, 1);
 	}
 	publish_end_ns = now_ns();
-	sleep(1);
+	atomic_store(&publisher_done, true);
+	publisher_linger();
 	mosquitto_disconnect(m);
 	mosquitto_loop_stop(m, false);
 	mosquitto_destroy(m);
-	atomic_store(&publisher_done, true);
+	mosquitto_lib_cleanup();
 	return NULL;
 }
 
@@ -193,29 +279,70 @@ static int tcp_connect_blocking(const char *host, int port)
 	return fd;
 }
 
-/* nchan: POST each message to the publisher endpoint (keep-alive). */
+/* Reads one HTTP response (headers and Content-Length body); returns the
+ * status, or -1 when the connection closed. */
+static int http_response(int fd)
+{
+	char buf[8192];
+	size_t have = 0;
+	long clen = 0;
+	char *end = NULL, *cl;
+	int status;
+
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
+
+		if (n <= 0)
+			return -1;
+		have += (size_t)n;
+		buf[have] = 0;
+		if (!end && (end = strstr(buf, "\r\n\r\n"))) {
+			cl = strcasestr(buf, "\r\ncontent-length:");
+			clen = cl && cl < end ? atol(cl + 17) : 0;
+		}
+		if (end && have >= (size_t)(end + 4 - buf) + (size_t)clen)
+			break;
+		if (have == sizeof(buf) - 1)
+			return -1;
+	}
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+		return -1;
+	return status;
+}
+
+/* nchan: POST each message to PREFIX/TOPIC over a keep-alive connection
+ * (reopened when the server closes it). */
 static void *publish_http(void *arg)
 {
 	int fd = tcp_connect_blocking(opt.host, opt.port);
-	char body[65536], req[70000], resp[4096];
+	char body[65536], req[70000], topic[256];
 
 	(void)arg;
 	publish_start_ns = now_ns();
 	for (int i = 0; i < opt.messages; i++) {
 		size_t len;
-		int rl;
+		int rl, st;
 
 		pace(i);
+		pub_topic(topic, sizeof(topic), i);
 		len = make_payload(body, sizeof(body), i);
 		rl = snprintf(req, sizeof(req),
-			      "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n"
+			      "POST %s/%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n"
 			      "Content-Type: application/json\r\n\r\n%s",
-			      opt.pub_path, opt.host, len, body);
-		if (write(fd, req, (size_t)rl) != rl || read(fd, resp, sizeof(resp)) <= 0) {
-			fprintf(stderr, "loadgen: HTTP publish failed\n");
+			      opt.pub_path, topic, opt.host, len, body);
+		if (write(fd, req, (size_t)rl) != rl || (st = http_response(fd)) < 0) {
+			/* the server ended the keep-alive connection: retry */
+			close(fd);
+			fd = tcp_connect_blocking(opt.host, opt.port);
+			if (write(fd, req, (size_t)rl) != rl || (st = http_response(fd)) < 0) {
+				fprintf(stderr, "loadgen: HTTP publish failed\n");
+				exit(2);
+			}
+		}
+		if (st >= 300) {
+			fprintf(stderr, "loadgen: HTTP publish answered %d\n", st);
 			exit(2);
 		}
-		atomic_fetch_add(&published, 1);
 	}
 	publish_end_ns = now_ns();
 	close(fd);
@@ -225,11 +352,21 @@ static void *publish_http(void *arg)
 
 /* ---- subscribers -------------------------------------------------------- */
 
+static void conn_dead(struct conn *c)
+{
+	if (c->state == C_DEAD)
+		return;
+	if (c->state == C_CONNECTING || c->state == C_HANDSHAKE)
+		pending--;
+	c->state = C_DEAD;
+	dead_count++;
+}
+
 static void conn_send(struct conn *c, const void *p, size_t len)
 {
 	/* Requests are small; the kernel buffer takes them whole. */
 	if (write(c->fd, p, len) != (ssize_t)len)
-		c->state = C_DEAD;
+		conn_dead(c);
 }
 
 /* A masked client text/binary frame. */
@@ -254,16 +391,36 @@ static void ws_send(struct conn *c, int opcode, const void *p, size_t len)
 	conn_send(c, buf, h);
 }
 
-static void record(const char *p, size_t len)
+static uint64_t parse_u64(const char *s, const char *end)
 {
-	uint64_t now = now_ns(), t = 0;
-	const char *s = memmem(p, len, "\"t\":", 4);
+	uint64_t v = 0;
+
+	while (s < end && *s >= '0' && *s <= '9')
+		v = v * 10 + (uint64_t)(*s++ - '0');
+	return v;
+}
+
+/* One delivered payload: latency from "t", order from "n". */
+static void record(struct conn *c, const char *p, size_t len)
+{
+	uint64_t now = now_ns(), t;
+	const char *s = memmem(p, len, "\"t\":", 4), *ns;
+	long long n;
 
 	if (!s)
 		return;
-	s += 4;
-	while (s < p + len && *s >= '0' && *s <= '9')
-		t = t * 10 + (uint64_t)(*s++ - '0');
+	t = parse_u64(s + 4, p + len);
+	ns = memmem(s, (size_t)(p + len - s), "\"n\":", 4);
+	n = ns ? (long long)parse_u64(ns + 4, p + len) : -1;
+	if (n >= 0) {
+		if (n <= c->last_n)
+			reordered++;
+		else
+			c->last_n = n;
+	}
+	c->received++;
+	if (c->probe)
+		return;
 	delivered++;
 	if (!first_rx_ns)
 		first_rx_ns = now;
@@ -273,12 +430,41 @@ static void record(const char *p, size_t len)
 									   : (now - t) / 1000);
 }
 
+/* Percent-encodes a topic filter for a query string. */
+static void url_encode(char *out, size_t cap, const char *in)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (; *in && o + 4 < cap; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("/-_.~", ch)) {
+			out[o++] = (char)ch;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		}
+	}
+	out[o] = 0;
+}
+
+static bool resuming(const struct conn *c)
+{
+	return opt.resume > 0 && !c->probe;
+}
+
 static void send_request(struct conn *c)
 {
-	char req[2048];
+	char req[2048], filter[256], enc[768], last[IDCAP + 32] = "";
 	int n;
 	const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
 
+	sub_filter(filter, sizeof(filter), (int)(c - conns));
+	if (resuming(c) && (opt.target == T_MQGATE_SSE || opt.target == T_NCHAN_SSE))
+		snprintf(last, sizeof(last), "Last-Event-ID: %s\r\n", resume_id);
 	switch (opt.target) {
 	case T_MQGATE_WS:
 		n = snprintf(req, sizeof(req),
@@ -298,42 +484,48 @@ static void send_request(struct conn *c)
 		n = snprintf(req, sizeof(req),
 			     "GET /sub/%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
 			     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-			     "Sec-WebSocket-Version: 13\r\n\r\n", opt.topic, opt.host, key);
+			     "Sec-WebSocket-Version: 13\r\n\r\n", filter, opt.host, key);
 		break;
 	case T_MQGATE_SSE:
+		url_encode(enc, sizeof(enc), filter);
 		n = snprintf(req, sizeof(req),
 			     "GET /events?topic=%s&snapshot=0 HTTP/1.1\r\nHost: %s\r\n"
-			     "Accept: text/event-stream\r\n\r\n", opt.topic, opt.host);
+			     "Accept: text/event-stream\r\n%s\r\n", enc, opt.host, last);
 		break;
 	case T_NCHAN_SSE:
 	default:
 		n = snprintf(req, sizeof(req),
 			     "GET /sub/%s HTTP/1.1\r\nHost: %s\r\n"
-			     "Accept: text/event-stream\r\n\r\n", opt.topic, opt.host);
+			     "Accept: text/event-stream\r\n%s\r\n", filter, opt.host, last);
 		break;
 	}
 	conn_send(c, req, (size_t)n);
-	c->state = C_HANDSHAKE;
+	if (c->state == C_CONNECTING)
+		c->state = C_HANDSHAKE;
 }
 
 static void mark_ready(struct conn *c)
 {
-	if (c->state != C_READY) {
+	if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
 		c->state = C_READY;
-		atomic_fetch_add(&ready_count, 1);
+		pending--;
+		ready_count++;
 	}
 }
 
 static void after_handshake(struct conn *c)
 {
-	char buf[512];
+	char buf[512], filter[256], since[IDCAP + 16] = "";
 	int n;
 
+	sub_filter(filter, sizeof(filter), (int)(c - conns));
 	switch (opt.target) {
 	case T_MQGATE_WS:
+		if (resuming(c))
+			snprintf(since, sizeof(since), ",\"since\":\"%s\"", resume_id);
 		n = snprintf(buf, sizeof(buf),
-			     "{\"op\":\"subscribe\",\"id\":1,\"topics\":[\"%s\"],\"snapshot\":false}",
-			     opt.topic);
+			     "{\"op\":\"subscribe\",\"id\":1,\"topics\":[\"%s\"],"
+			     "\"snapshot\":false%s}", filter, since);
 		ws_send(c, 1, buf, (size_t)n);
 		break;
 	case T_MQTT_WS: {
@@ -342,7 +534,7 @@ static void after_handshake(struct conn *c)
 			0x10, 12, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0x02, 0x58, 0, 0
 		};
 		unsigned char sub[512];
-		size_t tl = strlen(opt.topic), k = 0;
+		size_t tl = strlen(filter), k = 0;
 
 		ws_send(c, 2, connect_pkt, sizeof(connect_pkt));
 		sub[k++] = 0x82;
@@ -351,7 +543,7 @@ static void after_handshake(struct conn *c)
 		sub[k++] = 1;
 		sub[k++] = (unsigned char)(tl >> 8);
 		sub[k++] = (unsigned char)tl;
-		memcpy(sub + k, opt.topic, tl);
+		memcpy(sub + k, filter, tl);
 		k += tl;
 		sub[k++] = 0;
 		ws_send(c, 2, sub, k);
@@ -397,7 +589,7 @@ static void mqtt_bytes(struct conn *c, const unsigned char *p, size_t len)
 		case 0x30: { /* PUBLISH, QoS 0 */
 			size_t tl = (size_t)c->mq[i] << 8 | c->mq[i + 1];
 
-			record((char *)c->mq + i + 2 + tl, rl - 2 - tl);
+			record(c, (char *)c->mq + i + 2 + tl, rl - 2 - tl);
 			break;
 		}
 		default:
@@ -412,21 +604,37 @@ static void mqtt_bytes(struct conn *c, const unsigned char *p, size_t len)
 	}
 }
 
+/* The probe keeps the event id of the first message it sees. */
+static void learn_id(const char *id, size_t len)
+{
+	if (resume_id[0] || len == 0 || len >= IDCAP)
+		return;
+	memcpy(resume_id, id, len);
+	resume_id[len] = 0;
+}
+
 static void ws_payload(struct conn *c, int opcode, const unsigned char *p, size_t len)
 {
 	switch (opt.target) {
 	case T_MQGATE_WS:
-		if (len > 12 && memmem(p, len < 32 ? len : 32, "\"op\":\"message\"", 14))
-			record((const char *)p, len);
-		else if (memmem(p, len, "\"op\":\"ok\"", 9))
+		if (len > 12 && memmem(p, len < 32 ? len : 32, "\"op\":\"message\"", 14)) {
+			const char *ev = memmem(p, len, "\"event\":\"", 9), *q;
+
+			if (c->probe && ev && (q = memchr(ev + 9, '"', len - (size_t)(ev + 9 - (const char *)p))))
+				learn_id(ev + 9, (size_t)(q - ev - 9));
+			record(c, (const char *)p, len);
+		} else if (memmem(p, len, "\"op\":\"ok\"", 9)) {
 			mark_ready(c);
+		} else if (memmem(p, len, "\"op\":\"reset\"", 12)) {
+			fprintf(stderr, "loadgen: %s: reset instead of resume\n", opt.label);
+		}
 		break;
 	case T_MQTT_WS:
 		if (opcode == 2)
 			mqtt_bytes(c, p, len);
 		break;
 	default:
-		record((const char *)p, len);
+		record(c, (const char *)p, len);
 		break;
 	}
 }
@@ -443,7 +651,8 @@ static size_t parse(struct conn *c)
 		if (!end)
 			return 0;
 		if (len < 12 || (memcmp(p + 9, "101", 3) && memcmp(p + 9, "200", 3))) {
-			c->state = C_DEAD;
+			fprintf(stderr, "loadgen: %s: refused: %.12s\n", opt.label, p);
+			conn_dead(c);
 			return len;
 		}
 		c->http_done = true;
@@ -459,7 +668,13 @@ static size_t parse(struct conn *c)
 				break;
 			ll = (size_t)(nl - (p + used));
 			if (ll > 6 && memcmp(p + used, "data: ", 6) == 0)
-				record((char *)p + used + 6, ll - 6);
+				record(c, (char *)p + used + 6, ll - 6);
+			else if (c->probe && ll > 4 && memcmp(p + used, "id: ", 4) == 0)
+				learn_id((char *)p + used + 4,
+					 ll - 4 - (p[used + ll - 1] == '\r'));
+			else if (ll > 12 && memcmp(p + used, "event: reset", 12) == 0)
+				fprintf(stderr, "loadgen: %s: reset instead of resume\n",
+					opt.label);
 			used += ll + 1;
 		}
 		return used;
@@ -490,7 +705,7 @@ static size_t parse(struct conn *c)
 		if ((f[0] & 0x0f) == 9) /* ping: answer */
 			ws_send(c, 10, f + h, plen);
 		else if ((f[0] & 0x0f) == 8)
-			c->state = C_DEAD;
+			conn_dead(c);
 		else
 			ws_payload(c, f[0] & 0x0f, f + h, plen);
 		used += h + plen;
@@ -500,7 +715,7 @@ static size_t parse(struct conn *c)
 
 static void on_readable(struct conn *c)
 {
-	for (;;) {
+	while (c->state != C_DEAD) {
 		ssize_t n;
 		size_t used;
 
@@ -508,7 +723,7 @@ static void on_readable(struct conn *c)
 			exit(3);
 		n = read(c->fd, c->rx + c->rxlen, RXCAP - c->rxlen);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			c->state = C_DEAD;
+			conn_dead(c);
 			break;
 		}
 		if (n < 0)
@@ -545,6 +760,7 @@ static void open_conn(int i)
 		perror("loadgen: socket");
 		exit(2);
 	}
+	c->last_n = -1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* Spread over 127.0.0.2.. so 10,000+ clients never run out of
 	 * source ports. */
@@ -556,15 +772,26 @@ static void open_conn(int i)
 		exit(2);
 	}
 	c->state = C_CONNECTING;
+	pending++;
 	ev.data.u32 = (uint32_t)i;
 	epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+/* Opens connections up to open_limit, at most opt.concurrency handshakes
+ * at a time. */
+static void open_more(void)
+{
+	while (next_open < open_limit && pending < opt.concurrency)
+		open_conn(next_open++);
 }
 
 static void service(int ms)
 {
 	struct epoll_event evs[256];
-	int n = epoll_wait(ep, evs, 256, ms);
+	int n;
 
+	open_more();
+	n = epoll_wait(ep, evs, 256, ms);
 	for (int i = 0; i < n; i++) {
 		struct conn *c = &conns[evs[i].data.u32];
 
@@ -575,6 +802,29 @@ static void service(int ms)
 		if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 			on_readable(c);
 	}
+	open_more();
+}
+
+static bool timed_out(uint64_t since)
+{
+	return now_ns() - since > (uint64_t)opt.timeout * 1000000000ull;
+}
+
+/* Opens conns [from, to) and waits for them to be ready; the time taken. */
+static double connect_all(int from, int to)
+{
+	uint64_t t0 = now_ns();
+
+	next_open = from;
+	open_limit = to;
+	while (ready_count < to - from && !timed_out(t0))
+		service(10);
+	if (ready_count < to - from) {
+		fprintf(stderr, "loadgen: %s: only %d of %d clients subscribed (%d dead)\n",
+			opt.label, ready_count, to - from, dead_count);
+		exit(1);
+	}
+	return (double)(now_ns() - t0) / 1e9;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -601,9 +851,133 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: loadgen --target mqgate-ws|mqgate-sse|mqtt-ws|nchan-ws|nchan-sse\n"
 		"  --port P [--host H] [--topic T] --clients N [--messages M]\n"
-		"  [--rate R msgs/s, 0 = max] [--payload BYTES] [--pub-port P | --pub-path /pub/T]\n"
-		"  [--server-pid PID] [--idle SECONDS] [--timeout S] [--label NAME]\n");
+		"  [--rate R msgs/s, 0 = max] [--payload BYTES] [--pub-port P | --pub-path /pub]\n"
+		"  [--server-pid PID] [--idle SECONDS] [--timeout S] [--label NAME]\n"
+		"  [--concurrency K] [--distinct K] [--resume M]\n");
 	exit(64);
+}
+
+static pthread_t start_publisher(void)
+{
+	pthread_t pub;
+
+	atomic_store(&publisher_done, false);
+	atomic_store(&publisher_stop, false);
+	if (pthread_create(&pub, NULL, opt.pub_path ? publish_http : publish_mqtt, NULL)) {
+		fprintf(stderr, "loadgen: cannot start the publisher\n");
+		exit(3);
+	}
+	return pub;
+}
+
+/* Services until `*count` reaches `want`, or the publisher is done and
+ * nothing arrived for 3 s, or the timeout. */
+static void wait_for(const uint64_t *count, uint64_t want)
+{
+	uint64_t t0 = now_ns(), seen = *count, quiet = now_ns();
+
+	while (*count < want && !timed_out(t0)) {
+		service(50);
+		if (*count != seen) {
+			seen = *count;
+			quiet = now_ns();
+		}
+		if (atomic_load(&publisher_done) && now_ns() - quiet > 3000000000ull)
+			break;
+	}
+}
+
+static void stop_publisher(pthread_t pub)
+{
+	atomic_store(&publisher_stop, true);
+	pthread_join(pub, NULL);
+}
+
+static int run_resume(double *setup_s)
+{
+	struct conn *probe = &conns[opt.clients];
+	uint64_t t0, expected = (uint64_t)opt.clients * (uint64_t)opt.resume;
+	double secs, cpu0, cpu1;
+	pthread_t pub;
+
+	probe->probe = true;
+	*setup_s = connect_all(opt.clients, opt.clients + 1);
+	for (int i = 0; i < 20; i++)
+		service(10);
+	opt.messages = opt.resume + 1;
+	pub = start_publisher();
+	wait_for(&probe->received, (uint64_t)opt.messages);
+	stop_publisher(pub);
+	if (probe->received < (uint64_t)opt.messages || !resume_id[0]) {
+		fprintf(stderr, "loadgen: %s: the probe got %llu of %d messages\n",
+			opt.label, (unsigned long long)probe->received, opt.messages);
+		return 1;
+	}
+	ready_count = 0;
+	cpu0 = cpu_s(opt.server_pid);
+	t0 = now_ns();
+	next_open = 0;
+	open_limit = opt.clients;
+	while (delivered < expected && !timed_out(t0))
+		service(10);
+	secs = (double)(now_ns() - t0) / 1e9;
+	cpu1 = cpu_s(opt.server_pid);
+	printf("%s: resume clients=%d replay_per_client=%d ready=%d delivered=%llu "
+	       "lost=%llu reordered=%llu resume_s=%.3f replay_rate=%.0f/s "
+	       "server_cpu_s=%.2f server_rss_kb=%ld\n",
+	       opt.label, opt.clients, opt.resume, ready_count,
+	       (unsigned long long)delivered,
+	       (unsigned long long)(expected - (delivered < expected ? delivered : expected)),
+	       (unsigned long long)reordered, secs, (double)delivered / secs,
+	       cpu0 >= 0 ? cpu1 - cpu0 : -1.0, rss_kb(opt.server_pid));
+	return delivered == expected ? 0 : 1;
+}
+
+static void run_fanout(double setup_s)
+{
+	uint64_t expected, per_msg;
+	double cpu0, cpu1, self0, self1;
+	pthread_t pub;
+
+	/* settle, then publish */
+	for (int i = 0; i < 20; i++)
+		service(10);
+	per_msg = opt.distinct > 0 ? (uint64_t)(opt.clients / opt.distinct)
+				   : (uint64_t)opt.clients;
+	expected = (uint64_t)opt.messages * per_msg;
+	cpu0 = cpu_s(opt.server_pid);
+	self0 = self_cpu_s();
+	pub = start_publisher();
+	wait_for(&delivered, expected);
+	cpu1 = cpu_s(opt.server_pid);
+	self1 = self_cpu_s();
+	stop_publisher(pub);
+	qsort(lat_us, lat_n, sizeof(*lat_us), cmp_u32);
+	printf("%s: clients=%d messages=%d distinct=%d offered=%s pub_rate=%.0f/s "
+	       "delivered=%llu lost=%llu reordered=%llu dead=%d "
+	       "rate=%.0f/s p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
+	       "connect_rate=%.0f/s server_rss_kb=%ld server_cpu_s=%.2f "
+	       "server_us_per_msg=%.2f loadgen_cpu_s=%.2f wall_s=%.2f\n",
+	       opt.label, opt.clients, opt.messages, opt.distinct,
+	       opt.rate > 0 ? "fixed" : "max",
+	       publish_end_ns > publish_start_ns
+		       ? opt.messages / ((double)(publish_end_ns - publish_start_ns) / 1e9)
+		       : 0.0,
+	       (unsigned long long)delivered,
+	       (unsigned long long)(expected - (delivered < expected ? delivered : expected)),
+	       (unsigned long long)reordered, dead_count,
+	       last_rx_ns > publish_start_ns
+		       ? (double)delivered / ((double)(last_rx_ns - publish_start_ns) / 1e9)
+		       : 0.0,
+	       lat_n ? lat_us[lat_n / 2] / 1000.0 : -1,
+	       lat_n ? lat_us[(size_t)((double)lat_n * 0.99)] / 1000.0 : -1,
+	       lat_n ? lat_us[lat_n - 1] / 1000.0 : -1,
+	       opt.clients / setup_s, rss_kb(opt.server_pid),
+	       cpu0 >= 0 ? cpu1 - cpu0 : -1.0,
+	       cpu0 >= 0 && opt.messages ? (cpu1 - cpu0) * 1e6 / opt.messages : -1.0,
+	       self1 - self0,
+	       last_rx_ns > publish_start_ns ? (double)(last_rx_ns - publish_start_ns) / 1e9
+					     : 0.0);
 }
 
 int main(int argc, char **argv)
@@ -613,12 +987,13 @@ int main(int argc, char **argv)
 		{ "topic", 1, 0, 't' }, { "clients", 1, 0, 'n' }, { "messages", 1, 0, 'm' },
 		{ "rate", 1, 0, 'r' }, { "payload", 1, 0, 's' }, { "pub-port", 1, 0, 'P' },
 		{ "pub-path", 1, 0, 'U' }, { "server-pid", 1, 0, 'S' }, { "idle", 1, 0, 'i' },
-		{ "timeout", 1, 0, 'o' }, { "label", 1, 0, 'l' }, { 0, 0, 0, 0 }
+		{ "timeout", 1, 0, 'o' }, { "label", 1, 0, 'l' },
+		{ "concurrency", 1, 0, 'c' }, { "distinct", 1, 0, 'd' },
+		{ "resume", 1, 0, 'R' }, { 0, 0, 0, 0 }
 	};
 	struct rlimit rl;
-	pthread_t pub;
-	uint64_t t0, t_ready, expected;
 	long rss0, rss1;
+	double setup_s;
 	int o;
 	bool have_target = false;
 
@@ -638,83 +1013,53 @@ int main(int argc, char **argv)
 		case 'i': opt.idle_seconds = atoi(optarg); break;
 		case 'o': opt.timeout = atoi(optarg); break;
 		case 'l': opt.label = optarg; break;
+		case 'c': opt.concurrency = atoi(optarg); break;
+		case 'd': opt.distinct = atoi(optarg); break;
+		case 'R': opt.resume = atoi(optarg); break;
 		default: usage();
 		}
 	}
-	if (!have_target || !opt.port || opt.clients < 1)
+	if (!have_target || !opt.port || opt.clients < 1 || opt.concurrency < 1 ||
+	    opt.distinct < 0 || opt.resume < 0 ||
+	    (opt.distinct > 0 && opt.clients % opt.distinct) ||
+	    (opt.resume > 0 && (opt.target == T_MQTT_WS || opt.target == T_NCHAN_WS)) ||
+	    (!opt.pub_path && !opt.pub_port && (opt.messages > 0 || opt.resume > 0)))
 		usage();
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	conns = calloc((size_t)opt.clients, sizeof(*conns));
+	nconns = opt.clients + (opt.resume > 0);
+	conns = calloc((size_t)nconns, sizeof(*conns));
 	lat_cap = 20u << 20;
 	lat_us = malloc(lat_cap * sizeof(*lat_us));
 	ep = epoll_create1(0);
 	if (!conns || !lat_us || ep < 0)
 		return 3;
 
+	if (opt.resume > 0)
+		return run_resume(&setup_s);
+
 	rss0 = rss_kb(opt.server_pid);
-	t0 = now_ns();
-	for (int i = 0; i < opt.clients; i++) {
-		open_conn(i);
-		if (i % 64 == 63)
-			service(0);
-	}
-	while (atomic_load(&ready_count) < opt.clients &&
-	       now_ns() - t0 < (uint64_t)opt.timeout * 1000000000ull)
-		service(10);
-	t_ready = now_ns();
-	if (atomic_load(&ready_count) < opt.clients) {
-		fprintf(stderr, "loadgen: only %d of %d clients subscribed\n",
-			atomic_load(&ready_count), opt.clients);
-		return 1;
-	}
-	rss1 = rss_kb(opt.server_pid);
+	setup_s = connect_all(0, opt.clients);
 	if (opt.idle_seconds > 0) {
 		uint64_t end = now_ns() + (uint64_t)opt.idle_seconds * 1000000000ull;
 
 		while (now_ns() < end)
 			service(100);
 		rss1 = rss_kb(opt.server_pid);
-		printf("%s: idle clients=%d connect_rate=%.0f/s server_rss_kb=%ld "
+		printf("%s: idle clients=%d dead=%d connect_rate=%.0f/s server_rss_kb=%ld "
 		       "per_client_kb=%.2f\n",
-		       opt.label, opt.clients,
-		       opt.clients / ((double)(t_ready - t0) / 1e9), rss1,
+		       opt.label, opt.clients, dead_count, opt.clients / setup_s, rss1,
 		       rss0 > 0 ? (double)(rss1 - rss0) / opt.clients : -1.0);
+		return dead_count ? 1 : 0;
+	}
+	if (opt.messages == 0) {
+		printf("%s: connect clients=%d connect_s=%.3f connect_rate=%.0f/s "
+		       "server_rss_kb=%ld\n", opt.label, opt.clients, setup_s,
+		       opt.clients / setup_s, rss_kb(opt.server_pid));
 		return 0;
 	}
-	if (opt.messages > 0) {
-		/* settle, then publish */
-		for (int i = 0; i < 20; i++)
-			service(10);
-		pthread_create(&pub, NULL, opt.pub_path ? publish_http : publish_mqtt, NULL);
-		expected = (uint64_t)opt.messages * (uint64_t)opt.clients;
-		while (delivered < expected) {
-			uint64_t idle_since = last_rx_ns ? last_rx_ns : now_ns();
-
-			service(50);
-			if (atomic_load(&publisher_done) &&
-			    now_ns() - (last_rx_ns ? last_rx_ns : idle_since) > 3000000000ull)
-				break;
-		}
-		pthread_join(pub, NULL);
-		qsort(lat_us, lat_n, sizeof(*lat_us), cmp_u32);
-		printf("%s: clients=%d messages=%d offered=%s delivered=%llu lost=%llu "
-		       "rate=%.0f/s p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
-		       "connect_rate=%.0f/s server_rss_kb=%ld\n",
-		       opt.label, opt.clients, opt.messages,
-		       opt.rate > 0 ? "fixed" : "max",
-		       (unsigned long long)delivered,
-		       (unsigned long long)(expected - (delivered < expected ? delivered : expected)),
-		       last_rx_ns > publish_start_ns
-			       ? (double)delivered / ((double)(last_rx_ns - publish_start_ns) / 1e9)
-			       : 0.0,
-		       lat_n ? lat_us[lat_n / 2] / 1000.0 : -1,
-		       lat_n ? lat_us[(size_t)((double)lat_n * 0.99)] / 1000.0 : -1,
-		       lat_n ? lat_us[lat_n - 1] / 1000.0 : -1,
-		       opt.clients / ((double)(t_ready - t0) / 1e9), rss_kb(opt.server_pid));
-		(void)rss1;
-	}
+	run_fanout(setup_s);
 	return 0;
 }
