@@ -1,0 +1,277 @@
+#!/usr/bin/python3
+"""summarize.py - turns the loadgen lines run.sh collects (raw.txt) into
+Markdown tables: median and range over the runs of each workload, target
+and client count, ratios against the better peer, and the targets of the
+benchmark issue checked against the medians.
+
+  summarize.py [--machine machine.txt] raw.txt    the tables
+  summarize.py --half-rate N raw.txt              half of mqgate's max
+                                                  publish rate at N clients
+"""
+
+import re
+import statistics
+import sys
+
+MQGATE = ("mqgate-ws", "mqgate-sse")
+PEERS = ("mqtt-ws", "nchan-ws", "nchan-sse")
+TARGETS = MQGATE + PEERS
+
+
+def parse(path):
+    """{(workload, target, n): [ {key: float|str}, ... ]}"""
+    runs = {}
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"^(\w+):([\w-]+):(\d+):(\d+): (.*)$", line.strip())
+            if not m:
+                continue
+            w, t, n, _, rest = m.groups()
+            rec = {}
+            if rest.strip() == "failed":
+                rec["failed"] = 1.0
+            for k, v in re.findall(r"(\w+)=(\S+)", rest):
+                v = v[:-2] if v.endswith("/s") else v
+                try:
+                    rec[k] = float(v)
+                except ValueError:
+                    rec[k] = v
+            runs.setdefault((w, t, int(n)), []).append(rec)
+    return runs
+
+
+def values(runs, key, w, t, n):
+    return [r[key] for r in runs.get((w, t, n), [])
+            if isinstance(r.get(key), float) and not r.get("failed")]
+
+
+def median(runs, key, w, t, n):
+    v = values(runs, key, w, t, n)
+    return statistics.median(v) if v else None
+
+
+def fmt_num(x, digits=0):
+    if x is None:
+        return "-"
+    if digits == 0:
+        return "{:,.0f}".format(x)
+    return "{:,.{}f}".format(x, digits)
+
+
+def cell(runs, key, w, t, n, digits=0):
+    """median [min-max] (k of k runs)"""
+    v = values(runs, key, w, t, n)
+    total = len(runs.get((w, t, n), []))
+    if not v:
+        return "failed" if total else "-"
+    s = fmt_num(statistics.median(v), digits)
+    if len(v) > 1:
+        s += " [{}-{}]".format(fmt_num(min(v), digits), fmt_num(max(v), digits))
+    if len(v) < total:
+        s += " ({} of {} runs)".format(len(v), total)
+    return s
+
+
+def sizes(runs, w):
+    return sorted({n for (ww, _, n) in runs if ww == w})
+
+
+def best_peer(runs, key, w, n, higher=True, peers=PEERS):
+    best = None
+    for p in peers:
+        m = median(runs, key, w, p, n)
+        if m is None:
+            continue
+        if best is None or (m > best[1] if higher else m < best[1]):
+            best = (p, m)
+    return best
+
+
+def ratio(x, best, higher=True):
+    if x is None or best is None or not best[1]:
+        return "-"
+    r = x / best[1] if higher else best[1] / x if x else None
+    return "-" if r is None else "{:.2f}x {}".format(r, best[0])
+
+
+def table(head, rows):
+    out = ["| " + " | ".join(head) + " |",
+           "|" + "|".join(" --- " for _ in head) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def present(runs, w, n):
+    return [t for t in TARGETS if (w, t, n) in runs]
+
+
+def half_rate(runs, n):
+    rates = [median(runs, "rate", "fanout", t, n) for t in MQGATE]
+    rates = [r for r in rates if r]
+    if not rates:
+        return 0
+    return int(min(rates) / n / 2)
+
+
+def main(argv):
+    machine = None
+    if len(argv) > 2 and argv[1] == "--half-rate":
+        print(half_rate(parse(argv[3]), int(argv[2])))
+        return 0
+    if len(argv) > 2 and argv[1] == "--machine":
+        machine = argv[2]
+        argv = argv[2:]
+    runs = parse(argv[1])
+    out = []
+    if machine:
+        out.append("## Machine\n")
+        with open(machine) as f:
+            for line in f:
+                if "=" in line:
+                    k, v = line.rstrip("\n").split("=", 1)
+                    out.append("- {}: {}".format(k, v))
+        out.append("")
+    verdicts = []
+
+    for n in sizes(runs, "fanout"):
+        rows = []
+        for t in present(runs, "fanout", n):
+            m = median(runs, "rate", "fanout", t, n)
+            rows.append([t, cell(runs, "rate", "fanout", t, n),
+                         cell(runs, "lost", "fanout", t, n),
+                         cell(runs, "reordered", "fanout", t, n),
+                         cell(runs, "p99_ms", "fanout", t, n, 1),
+                         cell(runs, "server_cpu_s", "fanout", t, n, 2),
+                         cell(runs, "loadgen_cpu_s", "fanout", t, n, 2),
+                         ratio(m, best_peer(runs, "rate", "fanout", n))
+                         if t in MQGATE else ""])
+        out.append("## Fan-out 1 -> {:,}, as fast as possible\n".format(n))
+        out.append(table(["target", "delivered msgs/s", "lost", "reordered",
+                          "p99 ms", "server CPU s", "loadgen CPU s",
+                          "vs better peer"], rows))
+        out.append("")
+        if n == 1000:
+            best = best_peer(runs, "rate", "fanout", n)
+            for t in MQGATE:
+                m = median(runs, "rate", "fanout", t, n)
+                lost = median(runs, "lost", "fanout", t, n)
+                if m is None or best is None:
+                    continue
+                verdicts.append(
+                    "- fan-out 1->1,000 {}: {:.2f}x the better peer ({} {}/s), "
+                    "target 3x: {}; median lost {}".format(
+                        t, m / best[1], best[0], fmt_num(best[1]),
+                        "met" if m >= 3 * best[1] else "NOT met",
+                        fmt_num(lost)))
+
+    for n in sizes(runs, "fixed"):
+        rows = []
+        offered = None
+        for t in present(runs, "fixed", n):
+            v = values(runs, "messages", "fixed", t, n)
+            p99 = median(runs, "p99_ms", "fixed", t, n)
+            rows.append([t, cell(runs, "p50_ms", "fixed", t, n, 2),
+                         cell(runs, "p99_ms", "fixed", t, n, 2),
+                         cell(runs, "max_ms", "fixed", t, n, 2),
+                         cell(runs, "lost", "fixed", t, n),
+                         ratio(p99, best_peer(runs, "p99_ms", "fixed", n, False), False)
+                         if t in MQGATE else ""])
+            offered = offered or median(runs, "pub_rate", "fixed", t, n)
+        out.append("## Fixed rate 1 -> {:,} (about {} msgs/s offered, "
+                   "half of mqgate's max)\n".format(n, fmt_num(offered)))
+        out.append(table(["target", "p50 ms", "p99 ms", "max ms", "lost",
+                          "p99 vs best peer (>1 = mqgate lower)"], rows))
+        out.append("")
+        best = best_peer(runs, "p99_ms", "fixed", n, False)
+        for t in MQGATE:
+            p99 = median(runs, "p99_ms", "fixed", t, n)
+            if p99 is None or best is None:
+                continue
+            verdicts.append(
+                "- p99 at half of mqgate's max rate, 1->{:,} {}: {:.2f} ms vs "
+                "best peer {} {:.2f} ms: {}".format(
+                    n, t, p99, best[0], best[1],
+                    "met" if p99 <= best[1] else "NOT met"))
+
+    if sizes(runs, "idle"):
+        rows = []
+        for n in sizes(runs, "idle"):
+            for t in present(runs, "idle", n):
+                kb = median(runs, "per_client_kb", "idle", t, n)
+                rows.append([t, fmt_num(n), cell(runs, "per_client_kb", "idle", t, n, 2),
+                             cell(runs, "server_rss_kb", "idle", t, n),
+                             cell(runs, "dead", "idle", t, n)])
+                if t in MQGATE and kb is not None:
+                    verdicts.append(
+                        "- idle {} client: {:.2f} KB of server RSS each, target "
+                        "at most 2 KB: {}".format(t, kb, "met" if kb <= 2 else "NOT met"))
+        out.append("## Idle clients: server RSS per client\n")
+        out.append(table(["target", "clients", "KB per client", "server RSS KB",
+                          "dropped"], rows))
+        out.append("")
+
+    if sizes(runs, "connect"):
+        rows = []
+        for n in sizes(runs, "connect"):
+            for t in present(runs, "connect", n):
+                m = median(runs, "connect_rate", "connect", t, n)
+                rows.append([t, fmt_num(n), cell(runs, "connect_rate", "connect", t, n),
+                             ratio(m, best_peer(runs, "connect_rate", "connect", n))
+                             if t in MQGATE else ""])
+        out.append("## Connection rate (handshake + subscribe + reply)\n")
+        out.append(table(["target", "clients", "connections/s", "vs better peer"], rows))
+        out.append("")
+
+    ns = sizes(runs, "distinct")
+    if ns:
+        rows = []
+        for t in TARGETS:
+            if not any(("distinct", t, n) in runs for n in ns):
+                continue
+            row = [t]
+            for n in ns:
+                row.append(cell(runs, "server_us_per_msg", "distinct", t, n, 2))
+            row.append(" / ".join(cell(runs, "lost", "distinct", t, n) for n in ns))
+            rows.append(row)
+            per = [median(runs, "server_us_per_msg", "distinct", t, n) for n in ns]
+            if t in MQGATE and all(p is not None for p in per) and per[0]:
+                growth = per[-1] / per[0]
+                verdicts.append(
+                    "- matching {}: {} us of server CPU per message at {} "
+                    "distinct filters ({:.2f}x the smallest): {}".format(
+                        t, " / ".join("{:.2f}".format(p) for p in per),
+                        " / ".join(fmt_num(n) for n in ns), growth,
+                        "flat" if growth <= 1.25 else "NOT flat"))
+        out.append("## Distinct wildcard filters: server CPU per message\n")
+        out.append("Client i subscribes `bench/t/i/+` (nchan: the exact channel "
+                   "`bench/t/i/x`, it has no wildcards); each message matches "
+                   "one client.\n")
+        out.append(table(["target"] + ["us/msg, {:,} filters".format(n) for n in ns]
+                         + ["lost"], rows))
+        out.append("")
+
+    if sizes(runs, "resume"):
+        rows = []
+        for n in sizes(runs, "resume"):
+            for t in present(runs, "resume", n):
+                rows.append([t, fmt_num(n),
+                             fmt_num(median(runs, "replay_per_client", "resume", t, n)),
+                             cell(runs, "resume_s", "resume", t, n, 3),
+                             cell(runs, "replay_rate", "resume", t, n),
+                             cell(runs, "lost", "resume", t, n),
+                             cell(runs, "reordered", "resume", t, n)])
+        out.append("## Resume: clients reconnecting at once with a last event id\n")
+        out.append(table(["target", "clients", "messages each", "seconds to all caught up",
+                          "replayed msgs/s", "lost", "duplicated/reordered"], rows))
+        out.append("")
+
+    if verdicts:
+        out.append("## Targets (medians)\n")
+        out.extend(verdicts)
+        out.append("")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
