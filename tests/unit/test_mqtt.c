@@ -8,7 +8,9 @@
  * publishes UNAVAILABLE exactly once, the in-flight bound) and restarted
  * on the same port (connected, resubscribed, delivering, with no action);
  * a bad password (retried with a clear log line, DOWN) and a good one from
- * password_file; destroy sending DISCONNECT. Exits 77 without mosquitto.
+ * password_file; destroy sending DISCONNECT; mqtts with a private CA and a
+ * client certificate, and the failures without them. Exits 77 without
+ * mosquitto.
  */
 #include <errno.h>
 #include <limits.h>
@@ -772,6 +774,76 @@ static void test_auth(void)
 	tb_stop(&b, SIGTERM);
 }
 
+/* mqtts: a private CA, a server certificate for 127.0.0.1 and a client
+ * certificate the broker requires. */
+static void test_tls(void)
+{
+	struct tb b = { 0 };
+	struct plugin_host *ph;
+	char d[PATH_MAX], cmd[8 * PATH_MAX], extra[4 * PATH_MAX], url[64];
+	char ca[PATH_MAX + 32], cert[PATH_MAX + 32], key[PATH_MAX + 32];
+	char why[256];
+	struct ph_done done;
+
+	if (access("/usr/bin/openssl", X_OK) != 0) {
+		fprintf(stderr, "/usr/bin/openssl not found: TLS test skipped\n");
+		return;
+	}
+	snprintf(d, sizeof(d), "%s/tls", tmpdir);
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; mkdir -p '%s'; cd '%s'; "
+		 "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
+		 "openssl req -x509 $K -keyout ca.key -out ca.pem -days 2 "
+		 "-subj '/CN=mqgate test CA'; "
+		 "openssl req $K -keyout srv.key -out srv.csr -subj /CN=127.0.0.1; "
+		 "echo subjectAltName=IP:127.0.0.1 > ext; "
+		 "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key "
+		 "-CAcreateserial -out srv.pem -days 2 -extfile ext; "
+		 "openssl req $K -keyout cli.key -out cli.csr -subj /CN=gw; "
+		 "openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key "
+		 "-CAcreateserial -out cli.pem -days 2",
+		 d, d);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "cannot make test certificates: TLS test skipped\n");
+		return;
+	}
+	snprintf(extra, sizeof(extra),
+		 "allow_anonymous true\ncafile %s/ca.pem\ncertfile %s/srv.pem\n"
+		 "keyfile %s/srv.key\nrequire_certificate true\n", d, d, d);
+	tb_start(&b, "tls", extra);
+	snprintf(url, sizeof(url), "url=mqtts://127.0.0.1:%d", b.port);
+	snprintf(ca, sizeof(ca), "ca_file=%s/ca.pem", d);
+	snprintf(cert, sizeof(cert), "cert_file=%s/cli.pem", d);
+	snprintf(key, sizeof(key), "key_file=%s/cli.key", d);
+
+	/* our CA and a client certificate: connected, publishing */
+	ph = ph_load();
+	ph_run(ph, (const char *[]){ url, ca, cert, key, NULL }, topics, NTOPICS);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED, 5000), 0);
+	CHECK_INT(plugin_host_publish(ph, "cmd/tls", "t", 1, 1, false, 1), 0);
+	CHECK_INT(plugin_host_wait_done(ph, 1, 5000, &done), 0);
+	CHECK_INT(done.result, MQGATE_PUB_OK);
+	plugin_host_free(ph);
+
+	/* the system CAs do not know ours: DOWN with the reason */
+	ph = ph_load();
+	ph_run(ph, (const char *[]){ url, cert, key, NULL }, topics, NTOPICS);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_DOWN, 5000), 0);
+	plugin_host_state(ph, why, sizeof(why));
+	CHECK(strstr(why, "TLS failure") != NULL);
+	CHECK(strstr(why, "certificate verify failed") != NULL);
+	CHECK_INT(plugin_host_state_count(ph, MQGATE_STATE_CONNECTED), 0);
+	plugin_host_free(ph);
+
+	/* no client certificate: the broker refuses the handshake */
+	ph = ph_load();
+	ph_run(ph, (const char *[]){ url, ca, NULL }, topics, NTOPICS);
+	CHECK_INT(plugin_host_wait_log(ph, "cannot connect to 127.0.0.1", 5000), 0);
+	CHECK_INT(plugin_host_state_count(ph, MQGATE_STATE_CONNECTED), 0);
+	plugin_host_free(ph);
+	tb_stop(&b, SIGTERM);
+}
+
 static void cleanup_tmpdir(void)
 {
 	char cmd[PATH_MAX + 16];
@@ -809,6 +881,7 @@ int main(void)
 	test_broker();
 	test_limits();
 	test_auth();
+	test_tls();
 	mosquitto_lib_cleanup();
 	r = check_summary("test_mqtt");
 	if (r == 0)
