@@ -162,8 +162,9 @@ static void hub_broker_state(struct inbox_event *e)
 		return;
 	if (e->state == MQGATE_STATE_CONNECTED) {
 		b->connects++;
-		log_notice(b->log_module, "connected%s%s", e->why[0] ? ": " : "",
-			   e->why);
+		/* The plugin says more about it at notice level. */
+		log_debug(b->log_module, "state: connected%s%s",
+			  e->why[0] ? ": " : "", e->why);
 	} else if (e->state == MQGATE_STATE_DOWN) {
 		log_warning(b->log_module, "down%s%s", e->why[0] ? ": " : "",
 			    e->why);

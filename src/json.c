@@ -224,7 +224,9 @@ struct cJSON *json_parse_object(const char *p, size_t len, const char **why)
 	int members = 0;
 
 	if (json_scan(p, len, JSON_REFUSE_NUL, NULL) < 0) {
-		*why = "malformed JSON";
+		*why = json_scan(p, len, 0, NULL) < 0
+			       ? "malformed JSON"
+			       : "\\u0000 is not allowed in a request";
 		return NULL;
 	}
 	root = cJSON_ParseWithLength(p, len);

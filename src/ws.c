@@ -150,6 +150,25 @@ static void ws_op_publish(struct session *s, const cJSON *req, const char *id)
 		ws_error(s, id, c, why);
 }
 
+/* The id of a refused frame, when a lenient reading finds one, so the
+ * client can match the error to its request. malloc'd JSON text or NULL. */
+static char *ws_salvage_id(const char *text, size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(text, len);
+	const cJSON *jid = cJSON_GetObjectItemCaseSensitive(j, "id");
+	char *id = NULL;
+
+	if (cJSON_IsString(jid) || cJSON_IsNumber(jid)) {
+		id = cJSON_PrintUnformatted(jid);
+		if (id && strlen(id) > PROTO_ID_MAX) {
+			free(id);
+			id = NULL;
+		}
+	}
+	cJSON_Delete(j);
+	return id;
+}
+
 /* One complete client message. */
 static void ws_handle(struct session *s, const char *text, size_t len)
 {
@@ -159,7 +178,9 @@ static void ws_handle(struct session *s, const char *text, size_t len)
 	char *id = NULL;
 
 	if (!req) {
-		ws_error(s, NULL, PROTO_BAD_REQUEST, bad);
+		id = ws_salvage_id(text, len);
+		ws_error(s, id, PROTO_BAD_REQUEST, bad);
+		free(id);
 		return;
 	}
 	jid = cJSON_GetObjectItemCaseSensitive(req, "id");

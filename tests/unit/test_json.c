@@ -83,7 +83,7 @@ static void test_objects(void)
 	check_object("[1]", "a request must be a JSON object");
 	check_object("\"op\"", "a request must be a JSON object");
 	check_object("{\"op\":", "malformed JSON");
-	check_object("{\"topic\":\"a\\u0000b\"}", "malformed JSON");
+	check_object("{\"topic\":\"a\\u0000b\"}", "\\u0000 is not allowed in a request");
 	check_object("{\"n\":01}", "malformed JSON");
 	/* nested duplicates are the payload's business */
 	check_object("{\"payload\":{\"a\":1,\"a\":2}}", NULL);
