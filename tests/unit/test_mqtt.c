@@ -36,14 +36,14 @@
 
 static char plugin_path[PATH_MAX];
 static const char *mosquitto_bin = "/usr/sbin/mosquitto";
-static char tmpdir[PATH_MAX];
+static char tmpdir[64];
 
 /* ---- a private mosquitto ------------------------------------------------- */
 
 struct tb {
 	pid_t pid;
 	int port;
-	char conf[PATH_MAX + 64], log[PATH_MAX + 64];
+	char conf[160], log[160];
 };
 
 static int tb_free_port(void)
