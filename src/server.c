@@ -342,6 +342,7 @@ static void server_tick(lws_sorted_usec_list_t *sul)
 	}
 	if (hub.draining && (!hub.sessions || now >= server_drain_deadline)) {
 		server_stop = true;
+		lws_cancel_service(server_ctx); /* end the wait in lws_service */
 		return;
 	}
 	lws_sul_schedule(server_ctx, 0, &server_tick_sul, server_tick,
