@@ -88,8 +88,8 @@ enum mqtt_key {
 static const struct mqgate_key mqtt_keys[] = {
 	[MQTT_KEY_URL] = { "url", MQGATE_KEY_STRING, NULL, 0, 0,
 			   "mqtt://[user[:password]@]host[:port] or mqtts://..." },
-	[MQTT_KEY_CLIENT_ID] = { "client_id", MQGATE_KEY_STRING, "mqgate-%h", 0, 0,
-				 "MQTT client id; %h = host name, %p = pid, %% = %" },
+	[MQTT_KEY_CLIENT_ID] = { "client_id", MQGATE_KEY_STRING, "mqgate-%h-%p-%n", 0, 0,
+				 "MQTT client id; %h = host name, %p = pid, %n = broker name, %% = %" },
 	[MQTT_KEY_USERNAME] = { "username", MQGATE_KEY_STRING, NULL, 0, 0,
 				"user name (or in the url)" },
 	[MQTT_KEY_PASSWORD] = { "password", MQGATE_KEY_SECRET, NULL, 0, 0,
@@ -190,9 +190,11 @@ static void mqtt_clause(char *buf, size_t len, const char *text)
 
 /* ---- configuration -------------------------------------------------------- */
 
-/* Expands %h, %p and %% of a client_id template into a malloc'd string. */
-static int mqtt_expand_client_id(const char *tmpl, char **out, char *err,
-				 size_t errlen)
+/* Expands %h, %p, %n and %% of a client_id template into a malloc'd
+ * string. The default holds all three, so two brokers of one mqgate, or
+ * two mqgate instances, never take over each other's session. */
+static int mqtt_expand_client_id(const char *tmpl, const char *name,
+				 char **out, char *err, size_t errlen)
 {
 	char host[HOST_NAME_MAX + 1] = "", pid[24];
 	size_t cap = strlen(tmpl) + 1, n = 0;
@@ -211,10 +213,12 @@ static int mqtt_expand_client_id(const char *tmpl, char **out, char *err,
 			cap += strlen(host);
 		} else if (*p == 'p') {
 			cap += 20;
+		} else if (*p == 'n') {
+			cap += strlen(name);
 		} else if (*p != '%') {
 			if (*p)
 				snprintf(err, errlen, "client_id: unknown %%%c "
-					 "(use %%h, %%p or %%%%)", *p);
+					 "(use %%h, %%p, %%n or %%%%)", *p);
 			else
 				snprintf(err, errlen, "client_id: lone %% at the "
 					 "end (write %%%% for a %%)");
@@ -235,7 +239,7 @@ static int mqtt_expand_client_id(const char *tmpl, char **out, char *err,
 			continue;
 		}
 		p++;
-		add = *p == 'h' ? host : *p == 'p' ? pid : "%";
+		add = *p == 'h' ? host : *p == 'p' ? pid : *p == 'n' ? name : "%";
 		memcpy(s + n, add, strlen(add));
 		n += strlen(add);
 	}
@@ -322,7 +326,7 @@ static int mqtt_check_conf(const struct mqgate_broker_conf *conf,
 	if (mqtt_expand_client_id(mqtt_str(&v[MQTT_KEY_CLIENT_ID]) ?
 				  mqtt_str(&v[MQTT_KEY_CLIENT_ID]) :
 				  mqtt_keys[MQTT_KEY_CLIENT_ID].def,
-				  &id, err, errlen) < 0) {
+				  conf->name, &id, err, errlen) < 0) {
 		r = MQTT_KEY_CLIENT_ID;
 		goto fail;
 	}
@@ -982,7 +986,7 @@ static void *mqtt_create(const struct mqgate_host *host,
 	if (mqtt_expand_client_id(mqtt_str(&v[MQTT_KEY_CLIENT_ID]) ?
 				  mqtt_str(&v[MQTT_KEY_CLIENT_ID]) :
 				  mqtt_keys[MQTT_KEY_CLIENT_ID].def,
-				  &m->client_id, err, errlen) < 0)
+				  conf->name, &m->client_id, err, errlen) < 0)
 		goto fail;
 	m->username = mqtt_str(&v[MQTT_KEY_USERNAME]);
 	if (!m->username && m->url.user && m->url.user[0])
