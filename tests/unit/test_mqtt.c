@@ -699,7 +699,7 @@ static void test_limits(void)
 	snprintf(acl, sizeof(acl), "%s/acl", tmpdir);
 	tb_write(acl, "topic read #\ntopic readwrite cmd/#\n");
 	snprintf(extra, sizeof(extra), "allow_anonymous true\nacl_file %s\n"
-		 "max_packet_size 2000\n", acl);
+		 "max_packet_size 2000\nmessage_size_limit 500\n", acl);
 	tb_start(&b, "limits", extra);
 	ph_run(ph, (const char *[]){ fmt(url, sizeof(url), "url=mqtt://127.0.0.1:%d",
 					 b.port), NULL }, topics, NTOPICS);
@@ -716,9 +716,15 @@ static void test_limits(void)
 	CHECK_INT(plugin_host_publish(ph, "cmd/big", big, sizeof(big), 1, false, 3),
 		  -EMSGSIZE);
 	CHECK_INT(plugin_host_done_count(ph, 3), 0);
-	CHECK_INT(plugin_host_publish(ph, "cmd/fits", big, 1000, 0, false, 4), 0);
+	CHECK_INT(plugin_host_publish(ph, "cmd/fits", big, 400, 0, false, 4), 0);
 	CHECK_INT(plugin_host_wait_done(ph, 4, 5000, &d), 0);
 	CHECK_INT(d.result, MQGATE_PUB_OK);
+	/* within the packet size but over the message size limit: the
+	 * broker's PUBACK says so */
+	CHECK_INT(plugin_host_publish(ph, "cmd/over", big, 1000, 1, false, 5), 0);
+	CHECK_INT(plugin_host_wait_done(ph, 5, 5000, &d), 0);
+	CHECK_INT(d.result, MQGATE_PUB_TOO_LARGE);
+	CHECK(strstr(d.why, "too large") != NULL);
 	plugin_host_free(ph);
 	tb_stop(&b, SIGTERM);
 }
@@ -774,6 +780,72 @@ static void test_auth(void)
 	tb_stop(&b, SIGTERM);
 }
 
+/* clean_session = false keeps the session (and what it queued) across
+ * connections, true does not; no in lines means CONNECTED right after
+ * CONNACK; destroy with the broker frozen completes what is in flight. */
+static void test_session(void)
+{
+	struct tb b = { 0 };
+	struct plugin_host *ph;
+	struct tc *c;
+	struct ph_done d;
+	char url[64], why[256];
+	static const struct mqgate_topic out_only[] = {
+		{ "cmd/#", MQGATE_DIR_OUT, 1 },
+	};
+	int64_t t0;
+
+	tb_start(&b, "session", NULL);
+	fmt(url, sizeof(url), "url=mqtt://127.0.0.1:%d", b.port);
+	c = tc_new(b.port, "tc-session");
+
+	ph = ph_load();
+	ph_run(ph, (const char *[]){ url, "client_id=gw-keep", "clean_session=no",
+				     NULL }, topics, NTOPICS);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED, 5000), 0);
+	plugin_host_stop(ph);
+	CHECK_INT(tc_publish(c, "sensors/while-away", "q", 1, 1, false), 0);
+	plugin_host_clear(ph);
+	CHECK_INT(plugin_host_start(ph, why, sizeof(why)), 0);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED, 5000), 0);
+	CHECK_INT(plugin_host_wait_messages(ph, 1, 5000), 0);
+	CHECK(plugin_host_find_message(ph, "sensors/while-away", 0) >= 0);
+	CHECK(tb_log_count(&b, "as gw-keep (p5, c0,") == 2);
+	plugin_host_free(ph);
+
+	ph = ph_load();
+	ph_run(ph, (const char *[]){ url, "client_id=gw-fresh", NULL }, topics,
+	       NTOPICS);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED, 5000), 0);
+	plugin_host_stop(ph);
+	CHECK_INT(tc_publish(c, "sensors/missed", "m", 1, 1, false), 0);
+	CHECK_INT(plugin_host_start(ph, why, sizeof(why)), 0);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED, 5000), 0);
+	usleep(300000);
+	CHECK(plugin_host_find_message(ph, "sensors/missed", 0) < 0);
+	plugin_host_free(ph);
+
+	/* nothing to subscribe: connected at CONNACK */
+	ph = ph_load();
+	ph_run(ph, (const char *[]){ url, NULL }, out_only, 1);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED, 5000), 0);
+	/* broker frozen: destroy still returns, completing what is in flight */
+	tb_signal(&b, SIGSTOP);
+	CHECK_INT(plugin_host_publish(ph, "cmd/a", "a", 1, 1, false, 1), 0);
+	CHECK_INT(plugin_host_publish(ph, "cmd/b", "b", 1, 1, false, 2), 0);
+	t0 = plugin_host_now_ms();
+	plugin_host_stop(ph);
+	CHECK(plugin_host_now_ms() - t0 < 4000);
+	CHECK_INT(plugin_host_done_total(ph), 2);
+	CHECK_INT(plugin_host_wait_done(ph, 2, 0, &d), 0);
+	CHECK_INT(d.result, MQGATE_PUB_UNAVAILABLE);
+	CHECK(strstr(d.why, "stopped") != NULL);
+	plugin_host_free(ph);
+	tb_signal(&b, SIGCONT);
+	tc_free(c);
+	tb_stop(&b, SIGTERM);
+}
+
 /* mqtts: a private CA, a server certificate for 127.0.0.1 and a client
  * certificate the broker requires. */
 static void test_tls(void)
@@ -791,7 +863,7 @@ static void test_tls(void)
 	}
 	snprintf(d, sizeof(d), "%s/tls", tmpdir);
 	snprintf(cmd, sizeof(cmd),
-		 "set -e; mkdir -p '%s'; cd '%s'; "
+		 "set -e; exec >/dev/null 2>&1; mkdir -p '%s'; cd '%s'; "
 		 "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
 		 "openssl req -x509 $K -keyout ca.key -out ca.pem -days 2 "
 		 "-subj '/CN=mqgate test CA'; "
@@ -881,6 +953,7 @@ int main(void)
 	test_broker();
 	test_limits();
 	test_auth();
+	test_session();
 	test_tls();
 	mosquitto_lib_cleanup();
 	r = check_summary("test_mqtt");
