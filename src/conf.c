@@ -33,7 +33,8 @@
  *   config file's directory (conf_load_string: the current directory).
  * - [server] defaults are CONFIG.md's example, except: listen is one
  *   listener 127.0.0.1:8080 when none is given; docroot is PKGDATADIR/www
- *   and an empty value disables static files; origins is an empty list;
+ *   and an empty value disables static files; origins is `self` (the
+ *   page's own host and port, an extension);
  *   trusted_proxies is 127.0.0.1 and ::1. Extensions: `cache` (100000
  *   topics) and `cache_bytes` (64M) bound the last-value cache;
  *   `publish_rate` is N/s, N/m or N/h or 0 (no limit), `publish_burst`
@@ -125,7 +126,7 @@ static const struct conf_item conf_server_items[] = {
 	  "host:port, [v6]:port or unix:/path" },
 	{ "docroot", CONF_T_PATH, PKGDATADIR "/www", 0, 0, 0, CS(docroot), 0,
 	  "static files; empty disables" },
-	{ "origins", CONF_T_ORIGINS, "", 0, 0, CONF_MULTI, CS(origins), 0,
+	{ "origins", CONF_T_ORIGINS, "self", 0, 0, CONF_MULTI, CS(origins), 0,
 	  "allowed Origin values; * = any" },
 	{ "tls_cert_file", CONF_T_PATH, "", 0, 0, 0, CS(tls_cert_file), 0,
 	  "PEM certificate chain" },
@@ -886,12 +887,12 @@ add:
 	return 0;
 }
 
-/* "*" or scheme://host[:port], as browsers send it in Origin. */
+/* "*", "self" or scheme://host[:port], as browsers send it in Origin. */
 static bool conf_origin_ok(const char *s, size_t len)
 {
 	size_t i = 0;
 
-	if (len == 1 && s[0] == '*')
+	if ((len == 1 && s[0] == '*') || (len == 4 && memcmp(s, "self", 4) == 0))
 		return true;
 	if (!len || !isalpha((unsigned char)s[0]))
 		return false;
@@ -957,7 +958,7 @@ static int conf_set_list(struct conf_parser *p, const struct conf_item *it,
 		case CONF_T_ORIGINS:
 			if (!conf_origin_ok(s, n)) {
 				conf_error(p, line, "bad origin \"%.*s\": "
-					   "expected * or scheme://host[:port] "
+					   "expected *, self or scheme://host[:port] "
 					   "without a path", (int)(n < CONF_SHOW ? n : CONF_SHOW), s);
 				bad = 1;
 				goto next;

@@ -65,8 +65,8 @@ bool server_full(void)
 	return hub.draining || n >= hub.conf->server.max_clients;
 }
 
-/* A page served by this very host and port (the bundled dashboard) is
- * always allowed: its Origin names the Host the request was sent to. */
+/* `self` in origins: a page served by this very host and port (the
+ * bundled dashboard), whose Origin names the Host the request went to. */
 static bool server_same_origin(struct lws *wsi, const char *origin)
 {
 	const char *sep = strstr(origin, "://");
@@ -96,9 +96,11 @@ bool server_origin_allowed(struct lws *wsi, bool *present, char *origin,
 		*present = true;
 	for (size_t i = 0; i < o->n; i++)
 		if (strcmp(o->v[i], "*") == 0 ||
-		    strcasecmp(o->v[i], origin) == 0)
+		    strcasecmp(o->v[i], origin) == 0 ||
+		    (strcmp(o->v[i], "self") == 0 &&
+		     server_same_origin(wsi, origin)))
 			return true;
-	return server_same_origin(wsi, origin);
+	return false;
 }
 
 /* The token from "Authorization: Bearer X" or "access_token=X". */

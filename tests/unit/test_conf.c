@@ -131,7 +131,9 @@ static void test_defaults(void)
 	CHECK_INT(s->listen[0].port, 8080);
 	CHECK_INT(s->listen[0].line, 0);
 	CHECK_STR(s->docroot, PKGDATADIR "/www");
-	CHECK_INT(s->origins.n, 0);
+	CHECK_INT(s->origins.n, 1);
+	if (s->origins.n == 1)
+		CHECK_STR(s->origins.v[0], "self");
 	CHECK_STR(s->tls_cert_file, "");
 	CHECK_STR(s->tls_key_file, "");
 	CHECK_INT(s->keepalive_ms, 15000);
@@ -335,13 +337,13 @@ static void test_origins_proxies(void)
 		CHECK_INT(c->server.origins.n, 0);
 	conf_free(c);
 	CHECK_ERR("[server]\norigins = http://a.example/\n",
-		  "t.conf:2: bad origin \"http://a.example/\": expected * or "
+		  "t.conf:2: bad origin \"http://a.example/\": expected *, self or "
 		  "scheme://host[:port] without a path\n");
 	CHECK_ERR("[server]\norigins = localhost:8080\n",
-		  "t.conf:2: bad origin \"localhost:8080\": expected * or "
+		  "t.conf:2: bad origin \"localhost:8080\": expected *, self or "
 		  "scheme://host[:port] without a path\n");
 	CHECK_ERR("[server]\norigins = http://\n",
-		  "t.conf:2: bad origin \"http://\": expected * or "
+		  "t.conf:2: bad origin \"http://\": expected *, self or "
 		  "scheme://host[:port] without a path\n");
 
 	CHECK_OK("[server]\ntrusted_proxies = 10.0.0.0/8 fd00::/8, 192.168.1.1\n",
