@@ -8,9 +8,9 @@
  * publishes UNAVAILABLE exactly once, the in-flight bound) and restarted
  * on the same port (connected, resubscribed, delivering, with no action);
  * a bad password (retried with a clear log line, DOWN) and a good one from
- * password_file; destroy sending DISCONNECT; mqtts with a private CA and a
- * client certificate, and the failures without them. Exits 77 without
- * mosquitto.
+ * password_file; destroy sending DISCONNECT; persistent sessions; SUBACK
+ * refusals (from a scripted server); mqtts with a private CA and a client
+ * certificate, and the failures without them. Exits 77 without mosquitto.
  */
 #include <errno.h>
 #include <limits.h>
@@ -347,6 +347,124 @@ static int tc_wait_messages(struct tc *c, int n, int timeout_ms)
 	r = c->nmsgs >= n ? 0 : -ETIMEDOUT;
 	pthread_mutex_unlock(&c->lock);
 	return r;
+}
+
+/* ---- a scripted MQTT 5 server ---------------------------------------------
+ * For what mosquitto cannot be made to do (its acl_file never refuses a
+ * SUBSCRIBE): one connection; CONNACK; each SUBSCRIBE answered with 0x87
+ * (not authorised) for "low/#" and QoS 0 granted for the other filters;
+ * PINGRESP; it closes on DISCONNECT. */
+
+struct fake {
+	int lfd, port;
+	pthread_t thread;
+};
+
+static int fake_read(int fd, unsigned char *buf, size_t n)
+{
+	while (n) {
+		ssize_t r = read(fd, buf, n);
+
+		if (r <= 0)
+			return -1;
+		buf += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* One packet: its first byte in *type, its body in buf. */
+static int fake_packet(int fd, unsigned char *type, unsigned char *buf,
+		       size_t cap, size_t *len)
+{
+	unsigned char b;
+	size_t n = 0;
+
+	if (fake_read(fd, type, 1) < 0)
+		return -1;
+	for (int shift = 0; shift < 28; shift += 7) {
+		if (fake_read(fd, &b, 1) < 0)
+			return -1;
+		n |= (size_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			break;
+	}
+	if (n > cap || fake_read(fd, buf, n) < 0)
+		return -1;
+	*len = n;
+	return 0;
+}
+
+static void *fake_run(void *arg)
+{
+	struct fake *f = arg;
+	unsigned char type, buf[4096], out[512];
+	size_t len, pos, n;
+	int fd = accept(f->lfd, NULL, NULL);
+
+	while (fd >= 0 && fake_packet(fd, &type, buf, sizeof(buf), &len) == 0) {
+		switch (type >> 4) {
+		case 1: /* CONNECT */
+			if (write(fd, "\x20\x03\x00\x00\x00", 5) != 5)
+				goto out;
+			break;
+		case 8: /* SUBSCRIBE: id, properties, (filter, options)* */
+			pos = 2;
+			while (pos < len && (buf[pos] & 0x80))
+				pos++;
+			pos++;
+			n = 0;
+			while (pos + 2 <= len && n < 100) {
+				size_t flen = (size_t)buf[pos] << 8 | buf[pos + 1];
+
+				out[5 + n++] = flen == 5 &&
+					memcmp(buf + pos + 2, "low/#", 5) == 0
+					? 0x87 : 0x00;
+				pos += 3 + flen;
+			}
+			out[0] = 0x90;
+			out[1] = (unsigned char)(3 + n);
+			out[2] = buf[0];
+			out[3] = buf[1];
+			out[4] = 0;
+			if (write(fd, out, 5 + n) != (ssize_t)(5 + n))
+				goto out;
+			break;
+		case 12: /* PINGREQ */
+			if (write(fd, "\xd0\x00", 2) != 2)
+				goto out;
+			break;
+		case 14: /* DISCONNECT */
+			goto out;
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void fake_start(struct fake *f)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (f->lfd < 0 || bind(f->lfd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockname(f->lfd, (struct sockaddr *)&a, &alen) < 0 ||
+	    listen(f->lfd, 1) < 0 ||
+	    pthread_create(&f->thread, NULL, fake_run, f) != 0) {
+		perror("fake broker");
+		exit(99);
+	}
+	f->port = ntohs(a.sin_port);
+}
+
+static void fake_stop(struct fake *f)
+{
+	pthread_join(f->thread, NULL);
+	close(f->lfd);
 }
 
 /* ---- helpers around the plugin ------------------------------------------- */
@@ -780,6 +898,29 @@ static void test_auth(void)
 	tb_stop(&b, SIGTERM);
 }
 
+/* SUBACK refusals and downgrades: logged, and CONNECTED says so. */
+static void test_suback(void)
+{
+	struct fake f;
+	struct plugin_host *ph = ph_load();
+	char url[64], why[256];
+
+	fake_start(&f);
+	ph_run(ph, (const char *[]){ fmt(url, sizeof(url), "url=mqtt://127.0.0.1:%d",
+					 f.port), NULL }, topics, NTOPICS);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED, 5000), 0);
+	plugin_host_state(ph, why, sizeof(why));
+	CHECK_STR(why, "1 topic filter refused by the broker");
+	CHECK_INT(plugin_host_log_count(ph, "broker refused the subscription to "
+					"'low/#': not authorized"), 1);
+	CHECK_INT(plugin_host_log_count(ph, "granted qos 0 instead of 1 for "
+					"'sensors/#'"), 1);
+	CHECK_INT(plugin_host_log_count(ph, "granted qos 0 instead of 1 for "
+					"'both/#'"), 1);
+	plugin_host_free(ph);
+	fake_stop(&f);
+}
+
 /* clean_session = false keeps the session (and what it queued) across
  * connections, true does not; no in lines means CONNECTED right after
  * CONNACK; destroy with the broker frozen completes what is in flight. */
@@ -953,6 +1094,7 @@ int main(void)
 	test_broker();
 	test_limits();
 	test_auth();
+	test_suback();
 	test_session();
 	test_tls();
 	mosquitto_lib_cleanup();
