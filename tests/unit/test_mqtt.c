@@ -898,6 +898,51 @@ static void test_auth(void)
 	tb_stop(&b, SIGTERM);
 }
 
+/* Publishes from the host thread while the network thread delivers:
+ * every publish completes once, every message comes back. */
+static void test_load(void)
+{
+	struct tb b = { 0 };
+	struct plugin_host *ph = ph_load();
+	struct tc *c;
+	char url[64], p[32];
+	enum { N = 3000 };
+	size_t ok = 0;
+	struct ph_done d;
+
+	/* the broker's queue must not drop what the test counts */
+	tb_start(&b, "load", "allow_anonymous true\nmax_queued_messages 0\n");
+	c = tc_new(b.port, "tc-load");
+	ph_run(ph, (const char *[]){ fmt(url, sizeof(url), "url=mqtt://127.0.0.1:%d",
+					 b.port), NULL }, topics, NTOPICS);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED, 5000), 0);
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(p, sizeof(p), "%d", i);
+		int r;
+
+		/* the other client floods in too, without waiting */
+		if (i % 3 == 0)
+			mosquitto_publish(c->mosq, NULL, "sensors/flood", n, p, 0,
+					  false);
+		while ((r = plugin_host_publish(ph, "both/load", p, (size_t)n,
+						i % 2, false, (uint64_t)i + 1)) ==
+		       -EBUSY)
+			usleep(1000);
+		CHECK_INT(r, 0);
+	}
+	for (int i = 1; i <= N; i++)
+		if (plugin_host_wait_done(ph, (uint64_t)i, 10000, &d) == 0 &&
+		    d.result == MQGATE_PUB_OK &&
+		    plugin_host_done_count(ph, (uint64_t)i) == 1)
+			ok++;
+	CHECK_INT(ok, N);
+	CHECK_INT(plugin_host_done_total(ph), N);
+	CHECK_INT(plugin_host_wait_messages(ph, N + N / 3, 20000), 0);
+	plugin_host_free(ph);
+	tc_free(c);
+	tb_stop(&b, SIGTERM);
+}
+
 /* SUBACK refusals and downgrades: logged, and CONNECTED says so. */
 static void test_suback(void)
 {
@@ -1094,6 +1139,7 @@ int main(void)
 	test_broker();
 	test_limits();
 	test_auth();
+	test_load();
 	test_suback();
 	test_session();
 	test_tls();
