@@ -13,12 +13,15 @@
  * Threads. The instance owns one network thread. Each connection gets a
  * fresh libmosquitto handle, so nothing the library queued for a dead
  * connection is sent on the next one (those publishes were already
- * completed UNAVAILABLE). The thread connects (non-blocking; with
- * clean_session = false, MQTT 5 needs the CONNECT properties that only
- * the blocking call takes), runs mosquitto_loop() until the connection
- * ends, destroys the handle, then waits a backoff.c delay (full jitter,
- * 1 s .. 30 s, reset by every accepted CONNECT) before the next attempt.
- * libmosquitto's own reconnect (no jitter) is never used.
+ * completed UNAVAILABLE). The thread connects, runs mosquitto_loop()
+ * until the connection ends, destroys the handle, then waits a backoff.c
+ * delay (full jitter, 1 s .. 30 s, reset by every accepted CONNECT) before
+ * the next attempt; libmosquitto's own reconnect (no jitter) is never
+ * used. The connect is non-blocking and times out after `keepalive`,
+ * except with clean_session = false: the session expiry it needs is a
+ * CONNECT property, which only libmosquitto's blocking connect takes, so
+ * destroy() may then wait for a TCP connect (or name lookup) in progress
+ * to fail. destroy() otherwise returns within about 3 s.
  *
  * On CONNACK the thread subscribes every in/both topic line, one
  * SUBSCRIBE per QoS (mosquitto_subscribe_multiple takes one QoS); the
@@ -39,9 +42,10 @@
  * Locking: `lock` guards the handle pointer, the connected/stop flags and
  * the pending table. publish() holds it across mosquitto_publish_v5 so
  * that the completion callback (network thread) cannot look the mid up
- * before it is recorded. Lock order: libmosquitto's callback mutex, then
- * `lock`, then libmosquitto's queue mutexes; host callbacks are never
- * called with `lock` held.
+ * before it is recorded. Lock order: libmosquitto's callback (and
+ * current-packet) mutexes, which its callbacks run under, then `lock`,
+ * then its queue mutexes, which publish and disconnect take; host
+ * callbacks are never called with `lock` held.
  */
 #include <errno.h>
 #include <limits.h>
