@@ -22,6 +22,7 @@
 #include "inbox.h"
 #include "log.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "session.h"
 
 #ifndef PKGDATADIR
@@ -63,6 +64,17 @@ bool server_full(void)
 	uint64_t n = metrics.clients[METRICS_WS] + metrics.clients[METRICS_SSE];
 
 	return hub.draining || n >= hub.conf->server.max_clients;
+}
+
+void server_client_address(struct lws *wsi, char *out)
+{
+	const struct conf_strlist *t = &hub.conf->server.trusted_proxies;
+	char peer[NETADDR_TEXT_MAX] = "", xff[1024];
+	bool have_xff = lws_hdr_copy(wsi, xff, sizeof(xff),
+				     WSI_TOKEN_X_FORWARDED_FOR) > 0;
+
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	netaddr_client(peer, have_xff ? xff : NULL, t->v, t->n, out);
 }
 
 /* `self` in origins: a page served by this very host and port (the

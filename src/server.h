@@ -52,6 +52,10 @@ int server_add_cors(struct lws *wsi, unsigned char **p, unsigned char *end);
 void server_sse_watch(struct lws *wsi, void *session);
 void server_sse_unwatch(struct lws *wsi);
 
+/* The client's address (NETADDR_TEXT_MAX bytes), X-Forwarded-For
+ * believed only from trusted_proxies. Headers must still be readable. */
+void server_client_address(struct lws *wsi, char *out);
+
 /* Too many clients, or draining: refuse new ones. */
 bool server_full(void);
 

@@ -13,6 +13,7 @@
 #include "hub.h"
 #include "log.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "server.h"
 #include "session.h"
 
@@ -155,6 +156,12 @@ static int sse_start(struct lws *wsi, struct session **pss, const char *path)
 	*pss = s;
 	s->acl = probe.acl;
 	s->expires_ms = probe.expires_ms;
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		char addr[NETADDR_TEXT_MAX];
+
+		server_client_address(wsi, addr);
+		log_debug("sse", "%s connected from %s", s->name, addr);
+	}
 	/* After this the request headers are gone. */
 	lws_http_mark_sse(wsi);
 	session_send_frame(s, retry, sizeof(retry) - 1);
@@ -163,7 +170,6 @@ static int sse_start(struct lws *wsi, struct session **pss, const char *path)
 		session_close(s, 0, "out of memory");
 	sse_request_free(&r);
 	server_sse_watch(wsi, s);
-	log_debug("sse", "%s connected", s->name);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
+#include "netaddr.h"
 #include "publish.h"
 #include "server.h"
 #include "session.h"
@@ -335,7 +336,12 @@ static int ws_established(struct lws *wsi, struct session **pss)
 		     (unsigned long long)s->id) < 0)
 		return -1;
 	ws_send_text(s, hello);
-	log_debug("ws", "%s connected", s->name);
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		char addr[NETADDR_TEXT_MAX];
+
+		server_client_address(wsi, addr);
+		log_debug("ws", "%s connected from %s", s->name, addr);
+	}
 	return 0;
 }
 

@@ -20,6 +20,7 @@ FUZZ_TARGETS += tests/fuzz/fuzz_conf
 FUZZ_TARGETS += tests/fuzz/fuzz_topic
 FUZZ_TARGETS += tests/fuzz/fuzz_request
 FUZZ_TARGETS += tests/fuzz/fuzz_payload
+FUZZ_TARGETS += tests/fuzz/fuzz_netaddr
 
 FUZZ_CC = clang-14
 FUZZ_SANITIZE = address,undefined

@@ -101,3 +101,7 @@ tests_unit_test_mqtt_SOURCES = tests/unit/test_mqtt.c \
 tests_unit_test_mqtt_CFLAGS = $(AM_CFLAGS) $(MOSQUITTO_CFLAGS)
 tests_unit_test_mqtt_LDADD = $(UNIT_LIBS)
 endif
+
+check_PROGRAMS += tests/unit/test_netaddr
+TESTS += tests/unit/test_netaddr
+tests_unit_test_netaddr_LDADD = $(UNIT_LIBS)
