@@ -22,6 +22,20 @@ const char *const metrics_pub_names[METRICS_NPUB] = {
 	"too_large", "rate_limited", "unavailable", "internal",
 };
 
+/* Writes a label value escaped as the text format requires (backslash,
+ * double quote, line feed), so any name keeps the output parseable. */
+static void metrics_label(FILE *f, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fputc('\\', f);
+		if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+}
+
 static void metrics_head(FILE *f, const char *name, const char *type,
 			 const char *help)
 {
@@ -52,7 +66,9 @@ char *metrics_render(const struct broker_set *brokers, size_t *len)
 	if (!f)
 		return NULL;
 	metrics_head(f, "mqgate_build_info", "gauge", "Version of this mqgate.");
-	fprintf(f, "mqgate_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	fputs("mqgate_build_info{version=\"", f);
+	metrics_label(f, PACKAGE_VERSION);
+	fputs("\"} 1\n", f);
 	metrics_per_proto(f, "mqgate_clients", "gauge",
 			  "Connected browser clients.", metrics.clients);
 	metrics_per_proto(f, "mqgate_connections_total", "counter",
@@ -83,22 +99,30 @@ char *metrics_render(const struct broker_set *brokers, size_t *len)
 		    metrics.messages_too_large);
 	metrics_head(f, "mqgate_messages_in_total", "counter",
 		     "Messages received from each broker.");
-	for (size_t i = 0; brokers && i < brokers->n; i++)
-		fprintf(f, "mqgate_messages_in_total{broker=\"%s\"} %llu\n",
-			brokers->v[i]->name,
+	for (size_t i = 0; brokers && i < brokers->n; i++) {
+		fputs("mqgate_messages_in_total{broker=\"", f);
+		metrics_label(f, brokers->v[i]->name);
+		fprintf(f, "\"} %llu\n",
 			(unsigned long long)brokers->v[i]->messages_in);
+	}
 	metrics_head(f, "mqgate_broker_up", "gauge",
 		     "1 when the broker connection is up.");
-	for (size_t i = 0; brokers && i < brokers->n; i++)
-		fprintf(f, "mqgate_broker_up{broker=\"%s\",type=\"%s\"} %d\n",
-			brokers->v[i]->name, brokers->v[i]->type,
+	for (size_t i = 0; brokers && i < brokers->n; i++) {
+		fputs("mqgate_broker_up{broker=\"", f);
+		metrics_label(f, brokers->v[i]->name);
+		fputs("\",type=\"", f);
+		metrics_label(f, brokers->v[i]->type);
+		fprintf(f, "\"} %d\n",
 			brokers->v[i]->state == MQGATE_STATE_CONNECTED);
+	}
 	metrics_head(f, "mqgate_broker_connects_total", "counter",
 		     "Successful broker connections (first and reconnects).");
-	for (size_t i = 0; brokers && i < brokers->n; i++)
-		fprintf(f, "mqgate_broker_connects_total{broker=\"%s\"} %llu\n",
-			brokers->v[i]->name,
+	for (size_t i = 0; brokers && i < brokers->n; i++) {
+		fputs("mqgate_broker_connects_total{broker=\"", f);
+		metrics_label(f, brokers->v[i]->name);
+		fprintf(f, "\"} %llu\n",
 			(unsigned long long)brokers->v[i]->connects);
+	}
 	metrics_one(f, "mqgate_history_messages", "gauge",
 		    "Messages held for resume.", metrics.history_msgs);
 	metrics_one(f, "mqgate_history_bytes", "gauge",
