@@ -105,3 +105,7 @@ endif
 check_PROGRAMS += tests/unit/test_netaddr
 TESTS += tests/unit/test_netaddr
 tests_unit_test_netaddr_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_metrics
+TESTS += tests/unit/test_metrics
+tests_unit_test_metrics_LDADD = $(UNIT_LIBS)
