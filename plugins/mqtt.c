@@ -204,6 +204,9 @@ static int mqtt_expand_client_id(const char *tmpl, const char *name,
 	size_t cap = strlen(tmpl) + 1, n = 0;
 	char *s;
 
+	if (!name)
+		name = "";
+
 	for (const char *p = tmpl; *p; p++) {
 		if (*p != '%')
 			continue;
@@ -263,6 +266,20 @@ static int mqtt_expand_client_id(const char *tmpl, const char *name,
 	return 0;
 }
 
+/* Does a client_id template hold %p (a different id every run)? */
+static bool mqtt_template_has_pid(const char *tmpl)
+{
+	for (const char *p = tmpl; *p; p++) {
+		if (*p != '%')
+			continue;
+		if (*++p == 'p')
+			return true;
+		if (!*p)
+			break;
+	}
+	return false;
+}
+
 static int mqtt_check_file(const struct mqgate_broker_conf *conf, int key,
 			   char *err, size_t errlen)
 {
@@ -282,7 +299,7 @@ static int mqtt_check_conf(const struct mqgate_broker_conf *conf,
 			   struct url *u, char *err, size_t errlen)
 {
 	const struct mqgate_value *v = conf->values;
-	const char *url = mqtt_str(&v[MQTT_KEY_URL]);
+	const char *url = mqtt_str(&v[MQTT_KEY_URL]), *tmpl;
 	char uerr[160], *id = NULL;
 	bool tls;
 	int r = -2;
@@ -327,14 +344,24 @@ static int mqtt_check_conf(const struct mqgate_broker_conf *conf,
 		r = u->password ? MQTT_KEY_URL : MQTT_KEY_PASSWORD;
 		goto fail;
 	}
-	if (mqtt_expand_client_id(mqtt_str(&v[MQTT_KEY_CLIENT_ID]) ?
-				  mqtt_str(&v[MQTT_KEY_CLIENT_ID]) :
-				  mqtt_keys[MQTT_KEY_CLIENT_ID].def,
-				  conf->name, &id, err, errlen) < 0) {
+	tmpl = mqtt_str(&v[MQTT_KEY_CLIENT_ID]) ? mqtt_str(&v[MQTT_KEY_CLIENT_ID])
+						 : mqtt_keys[MQTT_KEY_CLIENT_ID].def;
+	if (mqtt_expand_client_id(tmpl, conf->name, &id, err, errlen) < 0) {
 		r = MQTT_KEY_CLIENT_ID;
 		goto fail;
 	}
 	free(id);
+	/* A session kept for an id that is never used again only piles up
+	 * queued messages on the broker. */
+	if (v[MQTT_KEY_CLEAN_SESSION].set && !v[MQTT_KEY_CLEAN_SESSION].num &&
+	    mqtt_template_has_pid(tmpl)) {
+		snprintf(err, errlen, "clean_session = no needs a client_id that "
+			 "stays the same across restarts (%.64s has %%p)", tmpl);
+		/* the default id (not on any line) or the one given */
+		r = strcmp(tmpl, mqtt_keys[MQTT_KEY_CLIENT_ID].def) == 0
+			    ? MQTT_KEY_CLEAN_SESSION : MQTT_KEY_CLIENT_ID;
+		goto fail;
+	}
 	for (int k = MQTT_KEY_CA_FILE; k <= MQTT_KEY_KEY_FILE; k++)
 		if (!tls && mqtt_str(&v[k])) {
 			snprintf(err, errlen, "%s is for TLS: use an mqtts:// url",

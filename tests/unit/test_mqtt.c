@@ -559,6 +559,9 @@ static void test_check(void)
 		{ { "url=mqtt://u:p@h", "password=q", NULL }, 3, "both" },
 		{ { "url=mqtt://h", "client_id=gw-%x", NULL }, 1, "unknown %x" },
 		{ { "url=mqtt://h", "client_id=gw-%", NULL }, 1, "lone %" },
+		{ { "url=mqtt://h", "clean_session=no", NULL }, 8, "has %p" },
+		{ { "url=mqtt://h", "clean_session=no", "client_id=a-%p" }, 1,
+		  "stays the same" },
 		{ { "url=mqtt://h", "ca_file=/etc/hostname", NULL }, 4, "mqtts://" },
 		{ { "url=mqtts://h", "cert_file=/etc/hostname", NULL }, 5, "together" },
 		{ { "url=mqtts://h", "key_file=/etc/hostname", NULL }, 6, "together" },
@@ -622,6 +625,9 @@ static void test_check(void)
 						  NULL },
 			    topics, NTOPICS, err, sizeof(err)), -2);
 	CHECK_INT(check_one(ph, (const char *[]){ "url=mqtt://u:p%40ss@h", NULL },
+			    topics, NTOPICS, err, sizeof(err)), -2);
+	CHECK_INT(check_one(ph, (const char *[]){ "url=mqtt://h", "clean_session=no",
+						  "client_id=gw-%%p-%h-%n", NULL },
 			    topics, NTOPICS, err, sizeof(err)), -2);
 
 	/* create() refuses what check() refuses */
