@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 static enum log_level log_max = LOG_LEVEL_INFO;
 static bool log_syslog;
@@ -54,6 +56,23 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
+/* systemd.exec(5): $JOURNAL_STREAM is "DEV:INODE" of the stream that goes
+ * to the journal; it is inherited, so it counts only while stderr is still
+ * that stream. */
+static bool log_stderr_is_journal(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char extra;
+
+	if (!env || sscanf(env, "%llu:%llu%c", &dev, &ino, &extra) != 2 ||
+	    fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
 bool log_enabled(enum log_level level)
 {
 	return level <= log_max;
@@ -76,7 +95,7 @@ void log_vmsg(enum log_level level, const char *module, const char *fmt,
 		return;
 	}
 	if (log_journal < 0)
-		log_journal = getenv("JOURNAL_STREAM") != NULL;
+		log_journal = log_stderr_is_journal();
 	pthread_mutex_lock(&log_lock);
 	if (log_journal) /* sd-daemon(3) priority prefix */
 		fprintf(stderr, "<%d>%s: %s\n", (int)level, module, text);
