@@ -109,3 +109,7 @@ tests_unit_test_netaddr_LDADD = $(UNIT_LIBS)
 check_PROGRAMS += tests/unit/test_metrics
 TESTS += tests/unit/test_metrics
 tests_unit_test_metrics_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_log
+TESTS += tests/unit/test_log
+tests_unit_test_log_LDADD = $(UNIT_LIBS)
