@@ -113,3 +113,7 @@ tests_unit_test_metrics_LDADD = $(UNIT_LIBS)
 check_PROGRAMS += tests/unit/test_log
 TESTS += tests/unit/test_log
 tests_unit_test_log_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_notify
+TESTS += tests/unit/test_notify
+tests_unit_test_notify_LDADD = $(UNIT_LIBS)
