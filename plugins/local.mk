@@ -23,3 +23,14 @@ plugins_mqtt_la_CFLAGS = $(AM_CFLAGS) $(MOSQUITTO_CFLAGS)
 plugins_mqtt_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_mqtt_la_LIBADD = $(MOSQUITTO_LIBS) -lpthread
 endif
+
+# amqp: AMQP 0-9-1 brokers (RabbitMQ) through rabbitmq-c.
+if BUILD_AMQP
+pkglib_LTLIBRARIES += plugins/amqp.la
+plugins_amqp_la_SOURCES = plugins/amqp.c \
+	plugins/backoff.c plugins/backoff.h \
+	plugins/url.c plugins/url.h
+plugins_amqp_la_CFLAGS = $(AM_CFLAGS) $(RABBITMQ_CFLAGS)
+plugins_amqp_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_amqp_la_LIBADD = $(RABBITMQ_LIBS) -lpthread
+endif
