@@ -404,6 +404,17 @@ int broker_set_start(struct broker_set *set, struct inbox *inbox)
 	return 0;
 }
 
+void broker_set_stop(struct broker_set *set)
+{
+	for (size_t i = 0; set && i < set->n; i++) {
+		struct broker *b = set->v[i];
+
+		if (b->instance)
+			b->be->destroy(b->instance);
+		b->instance = NULL;
+	}
+}
+
 void broker_set_free(struct broker_set *set)
 {
 	if (!set)

@@ -60,6 +60,9 @@ int broker_set_load(const struct conf *conf, const char *plugin_dir,
 /* Creates and starts every instance; their events go to inbox.
  * 0 or -errno (logged). */
 int broker_set_start(struct broker_set *set, struct inbox *inbox);
+/* Stops instances (disconnecting cleanly, completing pending publishes
+ * through the inbox) but keeps the structs their inbox events point to. */
+void broker_set_stop(struct broker_set *set);
 /* Stops instances (disconnecting cleanly) and frees everything. */
 void broker_set_free(struct broker_set *set);
 

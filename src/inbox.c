@@ -19,6 +19,8 @@ struct inbox {
 	size_t msgs, bytes;         /* queued messages and their payload bytes */
 	size_t max_msgs, max_bytes;
 	bool shutdown;
+	struct broker *const *retiring; /* brokers being stopped (borrowed) */
+	size_t nretiring;
 	void (*wake)(void *arg);
 	void *wake_arg;
 };
@@ -81,6 +83,15 @@ static bool inbox_append_locked(struct inbox *ib, struct inbox_event *e)
 	return was_empty;
 }
 
+static bool inbox_retiring_locked(const struct inbox *ib,
+				  const struct broker *b)
+{
+	for (size_t i = 0; i < ib->nretiring; i++)
+		if (ib->retiring[i] == b)
+			return true;
+	return false;
+}
+
 static int inbox_push(struct inbox *ib, struct inbox_event *e, bool wait)
 {
 	bool wake;
@@ -89,11 +100,15 @@ static int inbox_push(struct inbox *ib, struct inbox_event *e, bool wait)
 	if (wait) {
 		/* An oversized message is let in alone rather than never. */
 		while (!ib->shutdown && ib->msgs > 0 &&
+		       !inbox_retiring_locked(ib, e->broker) &&
 		       (ib->msgs >= ib->max_msgs ||
 			ib->bytes + e->payload_len > ib->max_bytes))
 			pthread_cond_wait(&ib->room, &ib->lock);
 	}
-	if (ib->shutdown) {
+	/* A stopping broker's messages are refused: its thread must not wait
+	 * for a loop that is busy stopping it. Its other events go in. */
+	if (ib->shutdown || (e->kind == INBOX_MESSAGE &&
+			     inbox_retiring_locked(ib, e->broker))) {
 		pthread_mutex_unlock(&ib->lock);
 		free(e);
 		return -ESHUTDOWN;
@@ -190,6 +205,15 @@ void inbox_shutdown(struct inbox *ib)
 {
 	pthread_mutex_lock(&ib->lock);
 	ib->shutdown = true;
+	pthread_cond_broadcast(&ib->room);
+	pthread_mutex_unlock(&ib->lock);
+}
+
+void inbox_retire(struct inbox *ib, struct broker *const *brokers, size_t n)
+{
+	pthread_mutex_lock(&ib->lock);
+	ib->retiring = brokers;
+	ib->nretiring = n;
 	pthread_cond_broadcast(&ib->room);
 	pthread_mutex_unlock(&ib->lock);
 }

@@ -63,6 +63,11 @@ void inbox_event_free(struct inbox_event *e);
 
 /* Makes every waiting and future push fail with -ESHUTDOWN. */
 void inbox_shutdown(struct inbox *ib);
+/* While brokers[0..n) are being stopped, their messages are refused at
+ * once (-ESHUTDOWN) instead of waiting for room, so the loop thread can
+ * join their threads. The array is borrowed until the next call; n = 0
+ * ends it. */
+void inbox_retire(struct inbox *ib, struct broker *const *brokers, size_t n);
 
 int64_t inbox_now_ms(void); /* wall clock, ms since the Unix epoch */
 

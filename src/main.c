@@ -121,8 +121,9 @@ static void main_log_lines(const char *text)
 	}
 }
 
-/* Brokers are compared by their sections' text: unchanged ones keep their
- * connections. A change to brokers or listeners needs a restart. */
+/* Brokers are compared by their sections' text: when nothing changed they
+ * keep their connections; any change restarts every broker connection
+ * (clients stay connected). A change of listeners needs a restart. */
 static bool main_brokers_equal(const struct conf *a, const struct conf *b)
 {
 	if (a->nbrokers != b->nbrokers)
@@ -147,12 +148,31 @@ static bool main_brokers_equal(const struct conf *a, const struct conf *b)
 	return true;
 }
 
+/* Starts `next` (loaded from the new config) and retires the running
+ * set. Events of a set's brokers are handled before its structs go, since
+ * inbox events point to them. 0 (next now runs) or -errno (the running
+ * set stays; next was stopped and freed). */
+static int main_swap_brokers(struct broker_set *next)
+{
+	int r = broker_set_start(next, hub.inbox);
+	struct broker_set *stop = r < 0 ? next : hub.brokers;
+
+	if (r == 0)
+		hub.brokers = next;
+	inbox_retire(hub.inbox, stop->v, stop->n);
+	broker_set_stop(stop);
+	inbox_retire(hub.inbox, NULL, 0);
+	hub_drain_inbox();
+	broker_set_free(stop);
+	return r;
+}
+
 static void main_reload(void)
 {
 	char *errtext = NULL;
 	size_t errlen = 0;
 	FILE *errs = open_memstream(&errtext, &errlen);
-	struct conf *c = NULL;
+	struct conf *c = NULL, *old_conf, *old_bconf;
 	struct broker_set *check = NULL;
 	int r;
 
@@ -172,14 +192,26 @@ static void main_reload(void)
 		return;
 	}
 	free(errtext);
-	broker_set_free(check); /* only loaded to check the plugin keys */
-	if (!main_brokers_equal(c, main_broker_conf))
-		log_warning("config", "broker sections changed: restart mqgate to apply them");
+	old_conf = main_conf;
+	old_bconf = main_broker_conf;
 	main_apply_log_level(c);
 	hub_apply_conf(c);
-	if (main_conf != main_broker_conf)
-		conf_free(main_conf);
 	main_conf = c;
+	if (!main_brokers_equal(c, main_broker_conf)) {
+		log_notice("config", "broker sections changed: reconnecting brokers");
+		if (main_swap_brokers(check) == 0)
+			main_broker_conf = c;
+		else
+			log_err("config", "the new brokers did not start; the running ones stay");
+	} else {
+		broker_set_free(check); /* only loaded to check the plugin keys */
+	}
+	/* Free the configs nothing points to any more. */
+	if (old_conf != main_conf && old_conf != main_broker_conf)
+		conf_free(old_conf);
+	if (old_bconf != old_conf && old_bconf != main_conf &&
+	    old_bconf != main_broker_conf)
+		conf_free(old_bconf);
 	log_notice("config", "reloaded %s", main_conf_path);
 	notify_send("READY=1\nSTATUS=serving");
 }
@@ -315,7 +347,7 @@ int main(int argc, char **argv)
 out:
 	if (hub.inbox)
 		inbox_shutdown(hub.inbox);
-	broker_set_free(brokers); /* disconnects cleanly, joins threads */
+	broker_set_free(hub.brokers); /* disconnects cleanly, joins threads */
 	hub.brokers = NULL;
 	if (hub.inbox) {
 		/* Completions that arrived while brokers stopped. */

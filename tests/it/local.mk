@@ -25,3 +25,7 @@ TESTS += tests/it/test_browser_dashboard.py \
 EXTRA_DIST += tests/it/browser.py tests/it/test_browser_dashboard.py \
 	tests/it/test_browser_resume.py tests/it/test_browser_sse.py \
 	tests/it/test_browser_share.py
+
+# Reload of broker sections (SIGHUP) with clients connected.
+TESTS += tests/it/test_reload.py
+EXTRA_DIST += tests/it/test_reload.py

@@ -108,9 +108,13 @@ static void test_backpressure(void)
 		}
 		for (; e; e = nx) {
 			int id = e->topic[1] - '0';
+			char num[16];
 
 			nx = e->next;
-			if (atoi((char *)e->payload) != next[id])
+			/* The payload is not NUL-terminated. */
+			snprintf(num, sizeof(num), "%.*s", (int)e->payload_len,
+				 (const char *)e->payload);
+			if (atoi(num) != next[id])
 				bad++;
 			next[id]++;
 			got++;
