@@ -395,6 +395,7 @@ class MqttClient:
     def __init__(self, port, client_id=None, timeout=5.0):
         self.port = port
         self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(None)
         self.timeout = timeout
         self.msgs = queue.Queue()
@@ -975,8 +976,13 @@ class WsClient:
         """One data frame as a dict; None on timeout; raises WsClosed."""
         if self.closed:
             raise self.closed
-        self.ws.settimeout(timeout)
+        end = time.monotonic() + timeout
         while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            # Control frames (the server's pings) must not extend the wait.
+            self.ws.settimeout(left)
             try:
                 op, frame = self.ws.recv_data_frame(True)
             except websocket.WebSocketTimeoutException:

@@ -188,70 +188,109 @@ def t_bad_frames():
                      "payload": "y" * (MAX_MESSAGE * 4)}),
          "too_large", ANYID),
     ]
+    # Every case runs even when one fails; the failures are listed at
+    # the end.
+    cl = {"c": c}
+    failures = []
+
+    def attempt(label, fn):
+        try:
+            fn(cl["c"])
+        except AssertionError as e:
+            say("  FAILED %s: %s" % (label, e))
+            failures.append("%s: %s" % (label, str(e).split("\n")[0]))
+            if cl["c"].closed:
+                cl["c"] = gate.ws()
+            else:
+                cl["c"].frames(timeout=0.5)
+                cl["c"].backlog.clear()
+        try:
+            by.tick(label)
+        except AssertionError as e:
+            failures.append(str(e))
+            raise AssertionError("\n".join(failures)) from None
+
+    def simple(data, label, code, rid):
+        def fn(c):
+            send_case(c, data)
+            expect_error(c, label, code, rid)
+            c.ping()
+        return fn
+
     for label, data, code, rid in cases:
-        send_case(c, data)
-        expect_error(c, label, code, rid)
+        attempt(label, simple(data, label, code, rid))
+
+    def bad_utf8(c):
+        label = "invalid UTF-8 bytes in a text frame"
+        c.send_text(b'{"op":"publish","id":50,"topic":"home/it/\xff\xfe",'
+                    b'"payload":1}')
+        try:
+            f = c.expect(op="error")
+            check_eq(f.get("code"), "bad_request", label + " -> bad_request")
+            c.ping()
+            say("  ok   %s: answered with an error, connection open" % label)
+        except WsClosed as e:
+            # RFC 6455: a text frame that is not UTF-8 fails the connection.
+            check_eq(e.code, 1007, label + ": closed with 1007")
+            cl["c"] = gate.ws()
+    attempt("invalid UTF-8 bytes in a text frame", bad_utf8)
+
+    def big_fragments(c):
+        label = "a message over the limit in fragments"
+        part = b"z" * (MAX_MESSAGE * 2)
+        c.send_fragments([b'{"op":"ping","id":"frag","pad":"', part, part,
+                          b'"}'])
+        expect_error(c, label, "too_large", ANYID)
+        check_eq(c.frames(timeout=0.5, op="pong", id="frag"), [],
+                 label + ": its op is not executed")
         c.ping()
-        by.tick(label)
+    attempt("a message over the limit in fragments", big_fragments)
 
-    label = "invalid UTF-8 bytes in a text frame"
-    c.send_text(b'{"op":"publish","id":50,"topic":"home/it/\xff\xfe",'
-                b'"payload":1}')
-    try:
-        f = c.expect(op="error")
-        check_eq(f.get("code"), "bad_request", label + " -> bad_request")
+    def small_fragments(c):
+        c.send_fragments([b'{"op":"pi', b'ng","id":', b'"f3"}'])
+        c.expect(op="pong", id="f3")
+        say("  ok   a small message in three fragments: reassembled and "
+            "answered")
+    attempt("a small message in three fragments", small_fragments)
+
+    def binary(c):
+        label = "binary frame"
+        c.send_binary(b'{"op":"ping","id":"bin"}')
+        expect_error(c, label, "bad_request", NOID)
+        check_eq(c.frames(timeout=0.5, op="pong", id="bin"), [],
+                 label + ": its content is not executed")
         c.ping()
-        say("  ok   %s: answered with an error, connection open" % label)
-    except WsClosed as e:
-        # RFC 6455: a text frame that is not UTF-8 fails the connection.
-        check_eq(e.code, 1007, label + ": closed with 1007")
-        c = gate.ws()
-    by.tick(label)
+    attempt("binary frame", binary)
 
-    label = "a message over the limit in fragments"
-    part = b"z" * (MAX_MESSAGE * 2)
-    c.send_fragments([b'{"op":"ping","id":"frag","pad":"', part, part,
-                      b'"}'])
-    expect_error(c, label, "too_large", ANYID)
-    check_eq(c.frames(timeout=0.5, op="pong", id="frag"), [],
-             label + ": its op is not executed")
-    c.ping()
-    by.tick(label)
+    def filter_65535(c):
+        label = "a filter of exactly 65535 bytes"
+        ok_topic = "home/it/" + "b" * (65535 - len("home/it/"))
+        r = c.request("subscribe", topics=[ok_topic])
+        check_eq(r["op"], "ok", label + " is valid")
+        c.request("unsubscribe", topics=[ok_topic])
+    attempt("a filter of exactly 65535 bytes", filter_65535)
 
-    label = "a small message in three fragments"
-    c.send_fragments([b'{"op":"pi', b'ng","id":', b'"f3"}'])
-    c.expect(op="pong", id="f3")
-    say("  ok   %s: reassembled and answered" % label)
-    by.tick(label)
-
-    label = "binary frame"
-    c.send_binary(b'{"op":"ping","id":"bin"}')
-    expect_error(c, label, "bad_request", NOID)
-    check_eq(c.frames(timeout=0.5, op="pong", id="bin"), [],
-             label + ": its content is not executed")
-    c.ping()
-    by.tick(label)
-
-    label = "a filter of exactly 65535 bytes"
-    ok_topic = "home/it/" + "b" * (65535 - len("home/it/"))
-    r = c.request("subscribe", topics=[ok_topic])
-    check_eq(r["op"], "ok", label + " is valid")
-    c.request("unsubscribe", topics=[ok_topic])
-    by.tick(label)
-
-    label = "a payload of exactly max_message bytes"
-    r = c.publish("home/it/max", "m" * MAX_MESSAGE)
-    check_eq(r["op"], "ok", label + " is accepted")
-    by.tick(label)
+    def max_payload(c):
+        label = "a payload of exactly max_message bytes"
+        r = c.publish("home/it/max", "m" * MAX_MESSAGE)
+        check_eq(r["op"], "ok", label + " is accepted")
+    attempt("a payload of exactly max_message bytes", max_payload)
 
     seen = watch.quiet(1.0)
     stray = sorted({m.topic for m in seen} - {"it/live", "it/max"})
-    check_eq(stray, [], "no refused publish reached the broker")
+    if stray:
+        failures.append("refused publishes reached the broker on %s" %
+                        stray)
+    else:
+        say("  ok   no refused publish reached the broker")
     mx = [m for m in seen if m.topic == "it/max"]
     check(len(mx) == 1 and len(mx[0].payload) == MAX_MESSAGE,
           "the max_message payload reached the broker whole",
           [(m.topic, len(m.payload)) for m in mx])
     check(gate.running(), "mqgate is still running")
+    if failures:
+        raise AssertionError("%d check(s) failed:\n  " % len(failures) +
+                             "\n  ".join(failures))
 
 
 def t_walls():
