@@ -57,6 +57,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -67,6 +68,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,6 +84,7 @@
 #define AMQP_INFLIGHT_MAX 10000           /* sent, not yet confirmed */
 #define AMQP_KEY_MAX 255                  /* shortstr: routing keys, names */
 #define AMQP_CONNECT_TIMEOUT_MS 10000
+#define AMQP_PROBE_TIMEOUT_MS 2000
 #define AMQP_RPC_TIMEOUT_MS 15000
 #define AMQP_POLL_MS 250                  /* also the heartbeat service tick */
 #define AMQP_FRAMES_PER_ROUND 256
@@ -145,6 +148,12 @@ struct amqp_settings {
 	size_t nbind;
 };
 
+/* A rate limit for one kind of warning. */
+struct amqp_limit {
+	int64_t last_ms;
+	unsigned long skipped;
+};
+
 /* One publish waiting for the thread. */
 struct amqp_job {
 	struct amqp_job *next;
@@ -193,8 +202,8 @@ struct amqp {
 	uint64_t base_tag;       /* oldest tag in the ring */
 	struct amqp_flight *ring;
 	bool blocked;
-	int64_t warn_ms;         /* last rate-limited warning */
-	unsigned long warn_skipped;
+	struct amqp_limit warn_key;     /* routing keys without a topic */
+	struct amqp_limit warn_deliver; /* messages the host refused */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -530,30 +539,33 @@ nomem:
 
 #define amqp_log(a, level, ...) (a)->host->log((a)->broker, level, __VA_ARGS__)
 
-/* A warning at most every AMQP_WARN_EVERY_MS, counting the ones skipped. */
-static void amqp_warn_limited(struct amqp *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* A warning of one kind at most every AMQP_WARN_EVERY_MS, counting the
+ * ones skipped meanwhile. */
+static void amqp_warn_limited(struct amqp *a, struct amqp_limit *l,
+			      const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-static void amqp_warn_limited(struct amqp *a, const char *fmt, ...)
+static void amqp_warn_limited(struct amqp *a, struct amqp_limit *l,
+			      const char *fmt, ...)
 {
 	int64_t now = amqp_now_ms();
 	char text[512];
 	va_list ap;
 
-	if (a->warn_ms && now - a->warn_ms < AMQP_WARN_EVERY_MS) {
-		a->warn_skipped++;
+	if (l->last_ms && now - l->last_ms < AMQP_WARN_EVERY_MS) {
+		l->skipped++;
 		return;
 	}
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (a->warn_skipped)
-		amqp_log(a, MQGATE_LOG_WARNING, "%s (and %lu more like it)", text,
-			 a->warn_skipped);
+	if (l->skipped)
+		amqp_log(a, MQGATE_LOG_WARNING, "%s (and %lu more since the last "
+			 "such warning)", text, l->skipped);
 	else
 		amqp_log(a, MQGATE_LOG_WARNING, "%s", text);
-	a->warn_ms = now;
-	a->warn_skipped = 0;
+	l->last_ms = now;
+	l->skipped = 0;
 }
 
 /* Text of an AMQP shortstr/longstr for printf ("%.*s"). */
@@ -874,6 +886,47 @@ static void amqp_login_why(struct amqp *a, const amqp_rpc_reply_t *r,
 		snprintf(why, whylen, "%s", text);
 }
 
+/* rabbitmq-c reports a failed connect as a bare "socket error" (its
+ * errno is EINPROGRESS from the non-blocking connect). To say why, one
+ * plain TCP connect is tried: 0 when it works, else its errno. */
+static int amqp_probe(const char *host, int port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	char service[16];
+	int err = EHOSTUNREACH;
+
+	snprintf(service, sizeof(service), "%d", port);
+	if (getaddrinfo(host, service, &hints, &res) != 0)
+		return EHOSTUNREACH;
+	for (ai = res; ai; ai = ai->ai_next) {
+		struct pollfd pfd;
+		socklen_t len = sizeof(err);
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+					       SOCK_CLOEXEC, ai->ai_protocol);
+
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			err = 0;
+		} else if (errno != EINPROGRESS) {
+			err = errno;
+		} else {
+			pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+			if (poll(&pfd, 1, AMQP_PROBE_TIMEOUT_MS) <= 0)
+				err = ETIMEDOUT;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+				err = errno;
+		}
+		close(fd);
+		if (err == 0)
+			break;
+	}
+	freeaddrinfo(res);
+	return err;
+}
+
 /* Connects, logs in and sets both channels up. 0, or -errno with why. */
 static int amqp_session_open(struct amqp *a, char *why, size_t whylen)
 {
@@ -922,20 +975,20 @@ static int amqp_session_open(struct amqp *a, char *why, size_t whylen)
 	}
 	tv.tv_sec = AMQP_CONNECT_TIMEOUT_MS / 1000;
 	tv.tv_usec = (AMQP_CONNECT_TIMEOUT_MS % 1000) * 1000;
-	errno = 0;
 	st = amqp_socket_open_noblock(sock, a->set.host, a->set.port, &tv);
 	if (st) {
-		int e = errno;
+		int e = st == AMQP_STATUS_SOCKET_ERROR
+				? amqp_probe(a->set.host, a->set.port) : 0;
 
 		a->conn_dead = true;
-		if (st == AMQP_STATUS_SOCKET_ERROR && e == ECONNREFUSED)
-			snprintf(why, whylen, "connection refused");
-		else if (st == AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED)
+		if (st == AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED)
 			snprintf(why, whylen, "cannot resolve host %s",
 				 a->set.host);
 		else if (st == AMQP_STATUS_TIMEOUT)
 			snprintf(why, whylen, "connect timed out");
-		else if (e && st == AMQP_STATUS_SOCKET_ERROR)
+		else if (e == ECONNREFUSED)
+			snprintf(why, whylen, "connection refused");
+		else if (e)
 			snprintf(why, whylen, "cannot connect: %s", strerror(e));
 		else
 			snprintf(why, whylen, "cannot connect: %s",
@@ -1095,7 +1148,7 @@ static int amqp_on_deliver(struct amqp *a, const amqp_basic_deliver_t *d,
 		return -EIO;
 	}
 	if (bad_key) {
-		amqp_warn_limited(a, "routing key '%.*s' maps to no MQTT topic "
+		amqp_warn_limited(a, &a->warn_key, "routing key '%.*s' maps to no MQTT topic "
 				  "name; message dropped", (int)rlen, rkey);
 		res = -EINVAL;
 	} else {
@@ -1121,14 +1174,14 @@ static int amqp_on_deliver(struct amqp *a, const amqp_basic_deliver_t *d,
 	case -EINVAL:
 		break;
 	case -EMSGSIZE:
-		amqp_warn_limited(a, "message on %s is over the size limit; "
+		amqp_warn_limited(a, &a->warn_deliver, "message on %s is over the size limit; "
 				  "dropped", rkey);
 		break;
 	case -ESHUTDOWN:
 		/* Not acked: the broker keeps it for the next consumer. */
 		return 0;
 	default:
-		amqp_warn_limited(a, "cannot hand a message on %s over (%s); "
+		amqp_warn_limited(a, &a->warn_deliver, "cannot hand a message on %s over (%s); "
 				  "requeued", rkey, strerror(-res));
 		if (amqp_basic_reject(a->conn, AMQP_CH_CONSUME, tag, 1)) {
 			snprintf(why, whylen, "cannot send basic.reject");
@@ -1293,16 +1346,16 @@ static int amqp_on_frame(struct amqp *a, const amqp_frame_t *fr, char *why,
 
 		snprintf(text, sizeof(text), "broker is blocking publishers: %.*s",
 			 AMQP_BYTES_FMT(b->reason));
-		amqp_log(a, MQGATE_LOG_WARNING, "%s", text);
 		a->blocked = true;
 		jobs = amqp_queue_take_all(a, false);
+		amqp_log(a, MQGATE_LOG_WARNING, "%s", text);
 		amqp_jobs_fail(a, jobs, MQGATE_PUB_UNAVAILABLE, text);
 		return 0;
 	}
 	case AMQP_CONNECTION_UNBLOCKED_METHOD:
-		amqp_log(a, MQGATE_LOG_NOTICE, "broker accepts publishes again");
 		a->blocked = false;
 		amqp_set_accepting(a, true);
+		amqp_log(a, MQGATE_LOG_NOTICE, "broker accepts publishes again");
 		return 0;
 	case AMQP_BASIC_CANCEL_METHOD:
 		snprintf(why, whylen, "the broker cancelled the consumer (queue "
