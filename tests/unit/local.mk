@@ -117,3 +117,14 @@ tests_unit_test_log_LDADD = $(UNIT_LIBS)
 check_PROGRAMS += tests/unit/test_notify
 TESTS += tests/unit/test_notify
 tests_unit_test_notify_LDADD = $(UNIT_LIBS)
+
+# test_amqp starts a private RabbitMQ node (tests/tools/rabbitmq-node;
+# skipped without RabbitMQ) and talks to it with rabbitmq-c too.
+if BUILD_AMQP
+check_PROGRAMS += tests/unit/test_amqp
+TESTS += tests/unit/test_amqp
+tests_unit_test_amqp_SOURCES = tests/unit/test_amqp.c \
+	tests/unit/plugin_host.c tests/unit/plugin_host.h
+tests_unit_test_amqp_CFLAGS = $(AM_CFLAGS) $(RABBITMQ_CFLAGS)
+tests_unit_test_amqp_LDADD = $(UNIT_LIBS) $(RABBITMQ_LIBS)
+endif
