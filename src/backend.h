@@ -44,6 +44,7 @@ struct broker {
 	enum mqgate_broker_state state;
 	char why[160];
 	uint64_t messages_in;
+	uint64_t bytes_in;
 	uint64_t connects;
 };
 

@@ -123,6 +123,12 @@ static int api_metrics(struct lws *wsi)
 	metrics.history_bytes = history_bytes(hub.history);
 	metrics.cache_topics = lvc_count(hub.lvc);
 	metrics.cache_bytes = lvc_bytes(hub.lvc);
+	metrics.queued_msgs = metrics.queued_max = 0;
+	for (const struct session *s = hub.sessions; s; s = s->next) {
+		metrics.queued_msgs += s->q_len;
+		if (s->q_len > metrics.queued_max)
+			metrics.queued_max = s->q_len;
+	}
 	text = metrics_render(hub.brokers, &len);
 	if (!text)
 		return -1;

@@ -113,6 +113,7 @@ static void hub_ingest(struct inbox_event *e)
 	struct hub_match hm;
 
 	b->messages_in++;
+	b->bytes_in += e->payload_len;
 	metrics.messages_in++;
 	if (e->payload_len > hub.conf->server.max_message) {
 		metrics.messages_too_large++;
@@ -506,7 +507,7 @@ void hub_session_fill(struct session *s)
 		struct msg *m = history_get(hub.history, s->replay_next++);
 
 		if (m && hub_replay_wants(s, m)) {
-			session_enqueue(s, m);
+			session_enqueue_replay(s, m);
 			room--;
 		}
 	}

@@ -22,6 +22,24 @@ const char *const metrics_pub_names[METRICS_NPUB] = {
 	"too_large", "rate_limited", "unavailable", "internal",
 };
 
+static const int64_t latency_bounds_us[METRICS_NLAT - 1] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+	250000, 500000, 1000000,
+};
+
+void metrics_observe_latency(int64_t us)
+{
+	int i = 0;
+
+	if (us < 0)
+		us = 0;
+	while (i < METRICS_NLAT - 1 && us > latency_bounds_us[i])
+		i++;
+	metrics.latency_buckets[i]++;
+	metrics.latency_count++;
+	metrics.latency_sum_us += (uint64_t)us;
+}
+
 /* Writes a label value escaped as the text format requires (backslash,
  * double quote, line feed), so any name keeps the output parseable. */
 static void metrics_label(FILE *f, const char *v)
@@ -56,6 +74,29 @@ static void metrics_one(FILE *f, const char *name, const char *type,
 {
 	metrics_head(f, name, type, help);
 	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void metrics_latency(FILE *f)
+{
+	static const char name[] = "mqgate_delivery_latency_seconds";
+	uint64_t cum = 0;
+
+	metrics_head(f, name, "histogram",
+		     "Time from a message's arrival from the broker to its "
+		     "write to a client (live deliveries).");
+	for (int i = 0; i < METRICS_NLAT; i++) {
+		cum += metrics.latency_buckets[i];
+		if (i < METRICS_NLAT - 1)
+			fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name,
+				(double)latency_bounds_us[i] / 1e6,
+				(unsigned long long)cum);
+		else
+			fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+				(unsigned long long)cum);
+	}
+	fprintf(f, "%s_sum %.6f\n%s_count %llu\n", name,
+		(double)metrics.latency_sum_us / 1e6, name,
+		(unsigned long long)metrics.latency_count);
 }
 
 char *metrics_render(const struct broker_set *brokers, size_t *len)
@@ -133,6 +174,21 @@ char *metrics_render(const struct broker_set *brokers, size_t *len)
 		    "Bytes in the last-value cache.", metrics.cache_bytes);
 	metrics_one(f, "mqgate_subscriptions", "gauge",
 		    "Client subscriptions.", metrics.subscriptions);
+	metrics_one(f, "mqgate_queued_messages", "gauge",
+		    "Messages waiting in client queues, all clients.",
+		    metrics.queued_msgs);
+	metrics_one(f, "mqgate_queued_messages_max", "gauge",
+		    "Messages waiting in the longest client queue.",
+		    metrics.queued_max);
+	metrics_head(f, "mqgate_bytes_in_total", "counter",
+		     "Payload bytes received from each broker.");
+	for (size_t i = 0; brokers && i < brokers->n; i++) {
+		fputs("mqgate_bytes_in_total{broker=\"", f);
+		metrics_label(f, brokers->v[i]->name);
+		fprintf(f, "\"} %llu\n",
+			(unsigned long long)brokers->v[i]->bytes_in);
+	}
+	metrics_latency(f);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

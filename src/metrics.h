@@ -32,6 +32,9 @@ enum metrics_pub {
 	METRICS_NPUB
 };
 
+/* Delivery latency buckets (upper bounds, microseconds), +Inf last. */
+#define METRICS_NLAT 14
+
 struct metrics {
 	uint64_t clients[METRICS_NPROTO];          /* gauge */
 	uint64_t connections_total[METRICS_NPROTO];
@@ -46,9 +49,17 @@ struct metrics {
 	uint64_t history_msgs, history_bytes;      /* gauges, set on render */
 	uint64_t cache_topics, cache_bytes;
 	uint64_t subscriptions;                    /* gauge */
+	uint64_t queued_msgs, queued_max;          /* gauges, set on render */
+	/* broker receive -> client write, live deliveries only */
+	uint64_t latency_buckets[METRICS_NLAT];    /* not cumulative */
+	uint64_t latency_count;
+	uint64_t latency_sum_us;
 };
 
 extern struct metrics metrics;
+
+/* Counts one live delivery written `us` microseconds after arrival. */
+void metrics_observe_latency(int64_t us);
 
 /* Renders every metric into a malloc'd buffer; NULL on ENOMEM. */
 char *metrics_render(const struct broker_set *brokers, size_t *len);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "payload.h"
 
@@ -24,6 +25,14 @@ void msg_set_epoch(uint64_t epoch)
 uint64_t msg_epoch(void)
 {
 	return msg_run_epoch;
+}
+
+int64_t msg_clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int msg_event_id(char *buf, size_t size, uint64_t epoch, uint64_t seq)
@@ -99,6 +108,7 @@ struct msg *msg_new(const char *topic, size_t topic_len, const void *payload,
 		return NULL;
 	m->refs = 1;
 	m->seq = seq;
+	m->arrival_us = msg_clock_us();
 	m->ts_ms = ts_ms;
 	m->qos = (uint8_t)qos;
 	m->retain = retain;

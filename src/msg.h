@@ -19,6 +19,7 @@ struct msg {
 	unsigned refs;
 	uint64_t seq;        /* event sequence number, > 0 */
 	int64_t ts_ms;       /* arrival, ms since the Unix epoch */
+	int64_t arrival_us;  /* when made, msg_clock_us() */
 	uint8_t qos;
 	bool retain;
 	bool empty;          /* zero-length payload (clears a retained topic) */
@@ -33,6 +34,9 @@ struct msg {
 	uint64_t mark;       /* scratch for the loop: de-duplicates a message
 			      * within one snapshot (see hub.c) */
 };
+
+/* A monotonic clock in microseconds, for latencies. */
+int64_t msg_clock_us(void);
 
 /* The run's epoch, part of every event id ("<epoch>-<seq>"). Set once at
  * start-up before any message is made. */

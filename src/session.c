@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <libwebsockets.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,9 +66,24 @@ bool session_has_output(const struct session *s)
 	return s->q_len || s->ctrl_head;
 }
 
+/* Queue entries are message pointers whose lowest bit (free: messages
+ * are malloc'd) says the entry is a snapshot or replay, not a live
+ * delivery; only live ones count in the delivery latency histogram. */
+#define SESSION_Q_OLD ((uintptr_t)1)
+
+static struct msg *session_q_msg(struct msg *e)
+{
+	return (struct msg *)((uintptr_t)e & ~SESSION_Q_OLD);
+}
+
+struct msg *session_queued(const struct session *s, size_t i)
+{
+	return session_q_msg(s->q[(s->q_head + i) % s->q_cap]);
+}
+
 static struct msg *session_pop(struct session *s)
 {
-	struct msg *m = s->q[s->q_head];
+	struct msg *m = session_q_msg(s->q[s->q_head]);
 
 	s->q_head = (s->q_head + 1) % s->q_cap;
 	s->q_len--;
@@ -84,8 +100,7 @@ static struct msg *session_pop(struct session *s)
 static bool session_conflate(struct session *s, const struct msg *m)
 {
 	for (size_t i = 0; i < s->q_len; i++) {
-		size_t at = (s->q_head + i) % s->q_cap;
-		struct msg *old = s->q[at];
+		struct msg *old = session_queued(s, i);
 
 		if (old->topic_len != m->topic_len ||
 		    memcmp(old->topic, m->topic, m->topic_len) != 0)
@@ -122,7 +137,7 @@ static int session_grow(struct session *s, size_t limit)
 	return 0;
 }
 
-int session_enqueue(struct session *s, struct msg *m)
+static int session_push(struct session *s, struct msg *m, bool old)
 {
 	const struct conf_server *cs = &hub.conf->server;
 	size_t limit = (cs->queue ? cs->queue : 1) + s->snap_msgs;
@@ -150,18 +165,29 @@ int session_enqueue(struct session *s, struct msg *m)
 		metrics.drops[METRICS_DROP_QUEUE_FULL]++;
 		return -ENOMEM;
 	}
-	s->q[(s->q_head + s->q_len) % s->q_cap] = msg_ref(m);
+	s->q[(s->q_head + s->q_len) % s->q_cap] =
+		(struct msg *)((uintptr_t)msg_ref(m) | (old ? SESSION_Q_OLD : 0));
 	s->q_len++;
 	s->q_bytes += cost;
 	session_wake(s);
 	return 0;
 }
 
+int session_enqueue(struct session *s, struct msg *m)
+{
+	return session_push(s, m, false);
+}
+
+int session_enqueue_replay(struct session *s, struct msg *m)
+{
+	return session_push(s, m, true);
+}
+
 int session_enqueue_snapshot(struct session *s, struct msg *m)
 {
 	s->snap_msgs++;
 	s->snap_bytes += msg_cost(m);
-	return session_enqueue(s, m);
+	return session_push(s, m, true);
 }
 
 int session_send_frame(struct session *s, const void *data, size_t len)
@@ -239,6 +265,7 @@ static bool session_batch_add(size_t *used, const void *p, size_t len)
 
 int session_write(struct session *s)
 {
+	int64_t now_us = msg_clock_us();
 	size_t used = 0;
 	unsigned nmsgs = 0;
 	int n;
@@ -264,7 +291,8 @@ int session_write(struct session *s)
 		free(f);
 	}
 	while (s->q_len) {
-		struct msg *m = s->q[s->q_head];
+		bool live = !((uintptr_t)s->q[s->q_head] & SESSION_Q_OLD);
+		struct msg *m = session_q_msg(s->q[s->q_head]);
 		const void *wire;
 		size_t len;
 
@@ -274,6 +302,8 @@ int session_write(struct session *s)
 			wire = msg_sse_event(m, &len);
 		if (wire && !session_batch_add(&used, wire, len))
 			break;
+		if (live && wire)
+			metrics_observe_latency(now_us - m->arrival_us);
 		msg_unref(session_pop(s));
 		if (wire)
 			nmsgs++;

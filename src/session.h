@@ -47,7 +47,8 @@ struct session {
 	struct sub **subs;
 	size_t nsubs, subs_cap;
 
-	struct msg **q;              /* ring of queued messages */
+	struct msg **q;              /* ring of queued messages (tagged:
+				      * read with session_queued) */
 	size_t q_head, q_len, q_cap, q_bytes;
 	/* Room a snapshot added on top of the queue bounds, given back as
 	 * messages leave, so a snapshot larger than `queue` is neither cut
@@ -81,6 +82,10 @@ struct session {
 /* Queues a message (takes a reference) under the slow-client policy.
  * Returns 0, or -ENOBUFS when the policy says disconnect. */
 int session_enqueue(struct session *s, struct msg *m);
+/* The same for a message replayed from history (not a live delivery). */
+int session_enqueue_replay(struct session *s, struct msg *m);
+/* The i-th queued message from the oldest (i < q_len), borrowed. */
+struct msg *session_queued(const struct session *s, size_t i);
 /* The same for a snapshot message: the bounds grow by its size (the
  * last-value cache bounds the snapshot). */
 int session_enqueue_snapshot(struct session *s, struct msg *m);

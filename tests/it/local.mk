@@ -29,3 +29,7 @@ EXTRA_DIST += tests/it/browser.py tests/it/test_browser_dashboard.py \
 # Reload of broker sections (SIGHUP) with clients connected.
 TESTS += tests/it/test_reload.py
 EXTRA_DIST += tests/it/test_reload.py
+
+# Operational metrics: latency histogram, bytes in, queue depths.
+TESTS += tests/it/test_metrics.py
+EXTRA_DIST += tests/it/test_metrics.py

@@ -80,7 +80,7 @@ static const char *output(struct session *s)
 				o += (size_t)snprintf(out + o, sizeof(out) - o, "%sreset",
 						      o ? "," : "");
 		for (size_t i = 0; i < s->q_len; i++) {
-			const struct msg *m = s->q[(s->q_head + i) % s->q_cap];
+			const struct msg *m = session_queued(s, i);
 
 			o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s=%llu",
 					      o ? "," : "", m->topic,
@@ -246,7 +246,7 @@ static void test_replay_interleaved(void)
 			for (size_t i = 0; i < r->q_len; i++)
 				bo += (size_t)snprintf(buf + bo, sizeof(buf) - bo, "%st=%llu",
 						       bo ? "," : "",
-						       (unsigned long long)r->q[(r->q_head + i) % r->q_cap]->seq);
+						       (unsigned long long)session_queued(r, i)->seq);
 			session_clear_output(r);
 			part = buf;
 		}

@@ -43,7 +43,7 @@ static const char *queued(const struct session *s)
 	out[0] = 0;
 	for (size_t i = 0; i < s->q_len; i++)
 		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%llu", i ? "," : "",
-				      (unsigned long long)s->q[(s->q_head + i) % s->q_cap]->seq);
+				      (unsigned long long)session_queued(s, i)->seq);
 	return out;
 }
 
