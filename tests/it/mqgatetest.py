@@ -734,7 +734,7 @@ class Mqgate:
             pass
 
     def cleanup(self):
-        self._end(signal.SIGTERM, 5.0)
+        self._end(signal.SIGTERM, 3.0)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- clients of this daemon ----------------------------------------
@@ -1385,3 +1385,351 @@ def b64(data):
 
 def unb64(text):
     return base64.b64decode(text, validate=True)
+
+
+# -- RabbitMQ ---------------------------------------------------------------
+
+RABBITMQ_NODE = os.path.join(SRCDIR, "tests", "tools", "rabbitmq-node")
+
+
+class RabbitMQ:
+    """A private RabbitMQ node on 127.0.0.1:port, started and stopped with
+    tests/tools/rabbitmq-node (guest/guest, vhost "/", no plugins). stop()
+    and start() keep the port, so a restart is the same broker address for
+    mqgate. A node takes seconds to boot, so a script usually makes one
+    with shared=True: it then outlives the per-test cleanup and is stopped
+    when the script exits. A guard process stops the node and removes its
+    directory even when the script dies without cleaning up. Skips (77)
+    when RabbitMQ is not installed."""
+
+    def __init__(self, shared=False, timeout=300.0):
+        self.dir = tempfile.mkdtemp(prefix="mqgate-it-rmq-")
+        self.port = None
+        self.node = None
+        self.timeout = timeout
+        # The guard waits for EOF on its stdin: only this process holds
+        # the write end (subprocess closes it in every other child).
+        self._guard = subprocess.Popen(
+            ["/bin/sh", "-c", 'trap "" INT TERM HUP; cat >/dev/null; '
+             '"$0" stop "$1" >/dev/null 2>&1; rm -rf "$1"',
+             RABBITMQ_NODE, self.dir], stdin=subprocess.PIPE)
+        if shared:
+            import atexit
+            atexit.register(self.cleanup)
+        else:
+            _register(self)
+        self.start()
+
+    def __repr__(self):
+        return "rabbitmq:%s" % self.port
+
+    @property
+    def url(self):
+        return "amqp://guest:guest@127.0.0.1:%d/" % self.port
+
+    def _node(self, cmd, timeout):
+        return subprocess.run([RABBITMQ_NODE, cmd, self.dir],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout)
+
+    def start(self):
+        """Starts the node (same port after a stop) and waits until it
+        has booted."""
+        if not os.access(RABBITMQ_NODE, os.X_OK):
+            raise AssertionError("%s is not executable" % RABBITMQ_NODE)
+        r = self._node("start", self.timeout)
+        if r.returncode == SKIP:
+            skip("RabbitMQ is not installed")
+        if r.returncode != 0:
+            raise AssertionError("rabbitmq-node start failed (%d):\n%s" % (
+                r.returncode, r.stderr.decode("utf-8", "replace")[-3000:]))
+        port, node = r.stdout.decode().split()
+        if self.port is not None and int(port) != self.port:
+            raise AssertionError("the node came back on port %s, not %d" %
+                                 (port, self.port))
+        self.port, self.node = int(port), node
+
+    def stop(self):
+        """A clean broker shutdown (clients get connection.close)."""
+        if self.port is None:
+            return
+        r = self._node("stop", 120)
+        if r.returncode != 0:
+            raise AssertionError("rabbitmq-node stop failed:\n%s" %
+                                 r.stderr.decode("utf-8", "replace"))
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def ctl(self, *args):
+        """rabbitmqctl ARGS against the node; its stdout as text."""
+        r = subprocess.run([RABBITMQ_NODE, "ctl", self.dir] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=120)
+        if r.returncode != 0:
+            raise AssertionError("rabbitmqctl %s failed: %s" % (
+                " ".join(args), r.stderr.decode("utf-8", "replace")))
+        return r.stdout.decode("utf-8", "replace")
+
+    def client(self, **kw):
+        """A new AmqpClient logged in to this node (caller closes it)."""
+        return AmqpClient(self.port, **kw)
+
+    def dump(self):
+        log = os.path.join(self.dir, "log", "%s.log" % self.node)
+        say("---- rabbitmq log (%s) ----\n%s" % (log, _tail(log, 3000)))
+
+    def cleanup(self):
+        try:
+            self.stop()
+        finally:
+            if self._guard.poll() is None:
+                self._guard.stdin.close()
+                self._guard.wait(60)
+
+
+# -- AMQP 0-9-1 client ------------------------------------------------------
+
+AmqpMsg = collections.namedtuple("AmqpMsg", "routing_key body properties")
+
+# Basic properties in flag order (bit 15 down): name, wire type.
+_AMQP_PROPS = [("content_type", "s"), ("content_encoding", "s"),
+               ("headers", "F"), ("delivery_mode", "o"), ("priority", "o"),
+               ("correlation_id", "s"), ("reply_to", "s"),
+               ("expiration", "s"), ("message_id", "s"), ("timestamp", "T"),
+               ("type", "s"), ("user_id", "s"), ("app_id", "s"),
+               ("cluster_id", "s")]
+
+
+def _amqp_short(s):
+    b = s.encode() if isinstance(s, str) else s
+    if len(b) > 255:
+        raise ValueError("AMQP shortstr over 255 bytes")
+    return bytes([len(b)]) + b
+
+
+def _amqp_long(b):
+    return struct.pack("!I", len(b)) + b
+
+
+class _AmqpReader:
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0
+
+    def take(self, n):
+        b = self.data[self.pos:self.pos + n]
+        if len(b) != n:
+            raise ValueError("short AMQP frame")
+        self.pos += n
+        return b
+
+    def octet(self):
+        return self.take(1)[0]
+
+    def short(self):
+        return struct.unpack("!H", self.take(2))[0]
+
+    def long(self):
+        return struct.unpack("!I", self.take(4))[0]
+
+    def longlong(self):
+        return struct.unpack("!Q", self.take(8))[0]
+
+    def shortstr(self):
+        return self.take(self.octet()).decode("utf-8", "replace")
+
+    def longstr(self):
+        return self.take(self.long())
+
+
+class AmqpClient:
+    """A minimal synchronous AMQP 0-9-1 client on channel 1: publish to
+    an exchange (exact bytes, optional timestamp), declare and bind
+    queues, delete them, and read them with basic.get. Enough for a test
+    to act as a device on a RabbitMQ node."""
+
+    def __init__(self, port, user="guest", password="guest", vhost="/",
+                 timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+        self.sock.settimeout(timeout)
+        self.timeout = timeout
+        self.buf = b""
+        self.frame_max = 131072
+        self.sock.sendall(b"AMQP\x00\x00\x09\x01")
+        self._expect(0, 10, 10)                         # connection.start
+        self._method(0, 10, 11, _amqp_long(b"") + _amqp_short("PLAIN") +
+                     _amqp_long(b"\0" + user.encode() + b"\0" +
+                                password.encode()) + _amqp_short("en_US"))
+        r = self._expect(0, 10, 30)                     # connection.tune
+        chmax, fmax = r.short(), r.long()
+        self.frame_max = min(fmax or 131072, 131072)
+        self._method(0, 10, 31, struct.pack("!HIH", chmax, self.frame_max, 0))
+        self._method(0, 10, 40, _amqp_short(vhost) + _amqp_short("") +
+                     b"\0")
+        self._expect(0, 10, 41)                         # connection.open-ok
+        self._method(1, 20, 10, _amqp_short(""))
+        self._expect(1, 20, 11)                         # channel.open-ok
+
+    # -- frames
+    def _send_frame(self, ftype, channel, payload):
+        self.sock.sendall(struct.pack("!BHI", ftype, channel, len(payload)) +
+                          payload + b"\xce")
+
+    def _method(self, channel, cls, mth, args):
+        self._send_frame(1, channel, struct.pack("!HH", cls, mth) + args)
+
+    def _recv_exact(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("AMQP connection closed")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _frame(self):
+        """(type, channel, payload); heartbeats skipped."""
+        while True:
+            ftype, channel, size = struct.unpack("!BHI", self._recv_exact(7))
+            payload = self._recv_exact(size)
+            if self._recv_exact(1) != b"\xce":
+                raise ValueError("bad AMQP frame end")
+            if ftype != 8:
+                return ftype, channel, payload
+
+    def _expect(self, channel, cls, mth):
+        """The arguments of the next method, which must be cls.mth."""
+        ftype, ch, payload = self._frame()
+        if ftype != 1:
+            raise AssertionError("AMQP: expected a method, got frame type "
+                                 "%d" % ftype)
+        r = _AmqpReader(payload)
+        c, m = r.short(), r.short()
+        if (c, m) in ((10, 50), (20, 40)):
+            code, text = r.short(), r.shortstr()
+            raise AssertionError("AMQP: the broker closed the %s: %d %s" % (
+                "connection" if c == 10 else "channel", code, text))
+        if (ch, c, m) != (channel, cls, mth):
+            raise AssertionError("AMQP: expected %d.%d on channel %d, got "
+                                 "%d.%d on %d" % (cls, mth, channel, c, m,
+                                                  ch))
+        return r
+
+    # -- operations
+    def publish(self, routing_key, body, exchange="amq.topic",
+                timestamp=None, message_id=None):
+        """Publishes bytes (str is UTF-8 encoded) without confirms."""
+        if isinstance(body, str):
+            body = body.encode()
+        self._method(1, 60, 40, struct.pack("!H", 0) + _amqp_short(exchange) +
+                     _amqp_short(routing_key) + b"\0")
+        flags, props = 0, b""
+        if message_id is not None:
+            flags |= 1 << 7
+            props += _amqp_short(message_id)
+        if timestamp is not None:
+            flags |= 1 << 6
+            props += struct.pack("!Q", timestamp)
+        self._send_frame(2, 1, struct.pack("!HHQH", 60, 0, len(body), flags) +
+                         props)
+        step = self.frame_max - 8
+        for i in range(0, len(body), step):
+            self._send_frame(3, 1, body[i:i + step])
+
+    def declare_queue(self, name="", durable=False, exclusive=None,
+                      auto_delete=None):
+        """Declares a queue (name "" = server-named, exclusive and
+        auto-delete unless told); returns its name."""
+        if exclusive is None:
+            exclusive = name == ""
+        if auto_delete is None:
+            auto_delete = not durable
+        bits = (2 if durable else 0) | (4 if exclusive else 0) | \
+            (8 if auto_delete else 0)
+        self._method(1, 50, 10, struct.pack("!H", 0) + _amqp_short(name) +
+                     bytes([bits]) + _amqp_long(b""))
+        return self._expect(1, 50, 11).shortstr()
+
+    def bind(self, queue_name, routing_key, exchange="amq.topic"):
+        self._method(1, 50, 20, struct.pack("!H", 0) + _amqp_short(queue_name)
+                     + _amqp_short(exchange) + _amqp_short(routing_key) +
+                     b"\0" + _amqp_long(b""))
+        self._expect(1, 50, 21)
+
+    def queue(self, routing_key, exchange="amq.topic"):
+        """A new server-named queue bound to routing_key; its name."""
+        q = self.declare_queue()
+        self.bind(q, routing_key, exchange)
+        return q
+
+    def delete_queue(self, name):
+        self._method(1, 50, 40, struct.pack("!H", 0) + _amqp_short(name) +
+                     b"\0")
+        self._expect(1, 50, 41)
+
+    def get(self, queue_name, timeout=5.0):
+        """The next message of the queue (basic.get, polled) as an
+        AmqpMsg; AssertionError after timeout."""
+        end = time.monotonic() + timeout
+        while True:
+            self._method(1, 60, 70, struct.pack("!H", 0) +
+                         _amqp_short(queue_name) + b"\1")
+            ftype, ch, payload = self._frame()
+            r = _AmqpReader(payload)
+            c, m = r.short(), r.short()
+            if (c, m) == (60, 71):
+                r.longlong()
+                r.octet()
+                r.shortstr()
+                key = r.shortstr()
+                return AmqpMsg(key, *self._content())
+            if (c, m) != (60, 72):
+                raise AssertionError("AMQP: basic.get answered %d.%d" %
+                                     (c, m))
+            if time.monotonic() >= end:
+                raise AssertionError("no AMQP message in %s within %.1fs" %
+                                     (queue_name, timeout))
+            time.sleep(0.05)
+
+    def _content(self):
+        ftype, ch, payload = self._frame()
+        if ftype != 2:
+            raise AssertionError("AMQP: expected a content header")
+        r = _AmqpReader(payload)
+        r.short()
+        r.short()
+        size, flags = r.longlong(), r.short()
+        props = {}
+        for i, (name, kind) in enumerate(_AMQP_PROPS):
+            if not flags & (1 << (15 - i)):
+                continue
+            if kind == "s":
+                props[name] = r.shortstr()
+            elif kind == "o":
+                props[name] = r.octet()
+            elif kind == "T":
+                props[name] = r.longlong()
+            else:
+                r.take(r.long())
+                props[name] = {}
+        body = b""
+        while len(body) < size:
+            ftype, ch, payload = self._frame()
+            if ftype != 3:
+                raise AssertionError("AMQP: expected a body frame")
+            body += payload
+        return body, props
+
+    def close(self):
+        try:
+            self._method(0, 10, 50, struct.pack("!H", 200) +
+                         _amqp_short("bye") + struct.pack("!HH", 0, 0))
+            self._expect(0, 10, 51)
+        except (OSError, AssertionError, ValueError, ConnectionError):
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
