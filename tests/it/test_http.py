@@ -170,9 +170,9 @@ def t_healthz():
     mosq = Mosquitto()
     gate = Mqgate(mosq, brokers=[
         ("home", {"type": "mqtt", "url": mosq.url, "mount": "a/",
-                  "topic": "# both 1"}),
+                  "client_id": "it-home-%p", "topic": "# both 1"}),
         ("away", {"type": "mqtt", "url": mosq.url, "mount": "b/",
-                  "topic": "# both 1"})])
+                  "client_id": "it-away-%p", "topic": "# both 1"})])
     st, h, body = gate.http("GET", "/healthz")
     check_eq(st, 200, "/healthz 200 with every broker connected")
     ct = (h.get("content-type") or "").split(";")[0]
