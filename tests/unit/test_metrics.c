@@ -3,9 +3,11 @@
  * output is parsed line by line against the text format's grammar
  * (HELP and TYPE once per family and before its samples, metric and
  * label name syntax, quoted and escaped label values, a float value,
- * one family's samples together). The families, their types and labels
- * must be the ones README.md documents, each counter shows the value set
- * in the global struct, and label values that need it are escaped.
+ * one family's samples together, a histogram's cumulative buckets up to
+ * +Inf matching its _count). The families, their types and labels must
+ * be the ones README.md documents, each counter shows the value set in
+ * the global struct, latency observations land in the right buckets, and
+ * label values that need it are escaped.
  * Brokers are built by hand: no plugin is loaded.
  */
 #include <errno.h>
@@ -178,6 +180,34 @@ static void parse_comment(struct exposition *e, const char *line,
 		grammar_error(e, line, "unknown TYPE");
 }
 
+/* The family a sample belongs to: its own name, or for a histogram
+ * NAME_bucket, NAME_sum and NAME_count (NAME_sum, NAME_count for a
+ * summary). */
+static struct family *sample_family(struct exposition *e, const char *name)
+{
+	static const char *const suffixes[] = { "_bucket", "_sum", "_count" };
+	struct family *f = family_find(e, name);
+	size_t n = strlen(name);
+
+	if (f)
+		return f;
+	for (size_t i = 0; i < 3; i++) {
+		size_t sl = strlen(suffixes[i]);
+		char base[128];
+
+		if (n <= sl || n - sl >= sizeof(base) ||
+		    strcmp(name + n - sl, suffixes[i]) != 0)
+			continue;
+		memcpy(base, name, n - sl);
+		base[n - sl] = 0;
+		f = family_find(e, base);
+		if (f && (strcmp(f->type, "histogram") == 0 ||
+			  (i > 0 && strcmp(f->type, "summary") == 0)))
+			return f;
+	}
+	return NULL;
+}
+
 /* NAME[{l="v",...}] VALUE */
 static void parse_sample(struct exposition *e, const char *line,
 			 struct family **cur)
@@ -236,7 +266,7 @@ static void parse_sample(struct exposition *e, const char *line,
 		grammar_error(e, line, "value is not a float");
 		return;
 	}
-	f = family_find(e, s->name);
+	f = sample_family(e, s->name);
 	if (!f || !f->has_help || !f->has_type)
 		grammar_error(e, line, "sample without HELP and TYPE before it");
 	else if (f != *cur)
@@ -358,6 +388,20 @@ static const struct {
 	{ "mqgate_cache_topics", "gauge", "" },
 	{ "mqgate_cache_bytes", "gauge", "" },
 	{ "mqgate_subscriptions", "gauge", "" },
+	{ "mqgate_queued_messages", "gauge", "" },
+	{ "mqgate_queued_messages_max", "gauge", "" },
+	{ "mqgate_bytes_in_total", "counter", "broker" },
+	{ "mqgate_delivery_latency_seconds", "histogram", "" },
+};
+
+/* Label names of each sample name, where they differ from its family's
+ * (a histogram's buckets carry `le`). */
+static const struct {
+	const char *name, *labels;
+} sample_labels[] = {
+	{ "mqgate_delivery_latency_seconds_bucket", "le" },
+	{ "mqgate_delivery_latency_seconds_sum", "" },
+	{ "mqgate_delivery_latency_seconds_count", "" },
 };
 
 #define NDOCUMENTED (sizeof(documented) / sizeof(documented[0]))
@@ -396,7 +440,49 @@ static void check_families(const struct exposition *e)
 		for (size_t k = 0; k < NDOCUMENTED; k++)
 			if (strcmp(documented[k].name, s->name) == 0)
 				CHECK_STR(names, documented[k].labels);
+		for (size_t k = 0; k < sizeof(sample_labels) / sizeof(sample_labels[0]); k++)
+			if (strcmp(sample_labels[k].name, s->name) == 0)
+				CHECK_STR(names, sample_labels[k].labels);
 	}
+}
+
+/* A histogram's buckets: `le` increasing and ending at +Inf, counts
+ * cumulative, the +Inf bucket equal to _count. Returns the bucket count. */
+static size_t check_histogram(const struct exposition *e, const char *name)
+{
+	char bucket[160], count[160];
+	double last_le = -1.0, last_v = 0.0;
+	const struct sample *c;
+	size_t n = 0;
+	bool inf = false;
+
+	snprintf(bucket, sizeof(bucket), "%s_bucket", name);
+	snprintf(count, sizeof(count), "%s_count", name);
+	for (size_t i = 0; i < e->nsmp; i++) {
+		const struct sample *s = &e->smp[i];
+		char *end;
+		double le;
+
+		if (strcmp(s->name, bucket) != 0)
+			continue;
+		n++;
+		CHECK(!inf);                  /* nothing after +Inf */
+		CHECK_INT(s->nlabels, 1);
+		le = strtod(s->labels[0].value, &end);
+		CHECK(*end == 0 && end != s->labels[0].value);
+		CHECK(le > last_le);
+		CHECK(s->value >= last_v);
+		inf = strcmp(s->labels[0].value, "+Inf") == 0;
+		last_le = le;
+		last_v = s->value;
+	}
+	CHECK(inf);
+	c = sample_find(e, count, "");
+	CHECK(c != NULL);
+	if (c)
+		CHECK(c->value == last_v);
+	CHECK(sample_find(e, bucket, "") == NULL);
+	return n;
 }
 
 /* All zero, no brokers: valid, every family described, one sample for
@@ -413,6 +499,11 @@ static void test_empty(void)
 	CHECK_SAMPLE(&e, "mqgate_build_info", "version=" PACKAGE_VERSION, "1");
 	CHECK_SAMPLE(&e, "mqgate_clients", "protocol=ws", "0");
 	CHECK_SAMPLE(&e, "mqgate_subscriptions", "", "0");
+	CHECK_INT(check_histogram(&e, "mqgate_delivery_latency_seconds"),
+		  METRICS_NLAT);
+	CHECK_SAMPLE(&e, "mqgate_delivery_latency_seconds_bucket", "le=+Inf", "0");
+	CHECK_SAMPLE(&e, "mqgate_delivery_latency_seconds_count", "", "0");
+	CHECK_INT(sample_count(&e, "mqgate_bytes_in_total"), 0);
 	CHECK_INT(sample_count(&e, "mqgate_messages_in_total"), 0);
 	CHECK_INT(sample_count(&e, "mqgate_broker_up"), 0);
 	CHECK_INT(sample_count(&e, "mqgate_broker_connects_total"), 0);
@@ -458,6 +549,8 @@ static void test_values(void)
 	metrics.cache_topics = 86;
 	metrics.cache_bytes = 87;
 	metrics.subscriptions = 88;
+	metrics.queued_msgs = 89;
+	metrics.queued_max = 90;
 
 	text = render(&e, NULL);
 	CHECK_INT(e.errors, 0);
@@ -498,6 +591,8 @@ static void test_values(void)
 	CHECK_SAMPLE(&e, "mqgate_cache_topics", "", "86");
 	CHECK_SAMPLE(&e, "mqgate_cache_bytes", "", "87");
 	CHECK_SAMPLE(&e, "mqgate_subscriptions", "", "88");
+	CHECK_SAMPLE(&e, "mqgate_queued_messages", "", "89");
+	CHECK_SAMPLE(&e, "mqgate_queued_messages_max", "", "90");
 	free(text);
 
 	/* The largest counter value is written in full. */
@@ -509,12 +604,68 @@ static void test_values(void)
 	memset(&metrics, 0, sizeof(metrics));
 }
 
+/* Delivery latency: each observation lands in the first bucket whose
+ * bound it does not exceed; buckets render cumulatively, in seconds. */
+static void test_latency(void)
+{
+	static const struct {
+		const char *le, *want;
+	} buckets[] = {
+		{ "0.0001", "2" },    /* 0 (from -5) and 100 us */
+		{ "0.00025", "3" },   /* 101 us */
+		{ "0.0005", "3" },
+		{ "0.001", "4" },     /* 1 ms */
+		{ "0.0025", "4" },
+		{ "0.005", "4" },
+		{ "0.01", "4" },
+		{ "0.025", "4" },
+		{ "0.05", "4" },
+		{ "0.1", "4" },
+		{ "0.25", "5" },      /* 250 ms */
+		{ "0.5", "5" },
+		{ "1", "6" },         /* 1 s */
+		{ "+Inf", "7" },      /* 3 s */
+	};
+	struct exposition e;
+	char *text, labels[32];
+
+	memset(&metrics, 0, sizeof(metrics));
+	metrics_observe_latency(-5);
+	metrics_observe_latency(100);
+	metrics_observe_latency(101);
+	metrics_observe_latency(1000);
+	metrics_observe_latency(250000);
+	metrics_observe_latency(1000000);
+	metrics_observe_latency(3000000);
+	text = render(&e, NULL);
+	CHECK_INT(e.errors, 0);
+	CHECK_INT(check_histogram(&e, "mqgate_delivery_latency_seconds"),
+		  sizeof(buckets) / sizeof(buckets[0]));
+	for (size_t i = 0; i < sizeof(buckets) / sizeof(buckets[0]); i++) {
+		snprintf(labels, sizeof(labels), "le=%s", buckets[i].le);
+		CHECK_SAMPLE(&e, "mqgate_delivery_latency_seconds_bucket", labels,
+			     buckets[i].want);
+	}
+	CHECK_SAMPLE(&e, "mqgate_delivery_latency_seconds_count", "", "7");
+	{
+		const struct sample *sum = sample_find(&e, "mqgate_delivery_latency_seconds_sum", "");
+
+		CHECK(sum != NULL);
+		/* 0 + 100 + 101 + 1000 + 250000 + 1000000 + 3000000 us */
+		if (sum)
+			CHECK(sum->value > 4.251200 && sum->value < 4.251202);
+	}
+	free(text);
+	memset(&metrics, 0, sizeof(metrics));
+}
+
 /* Per-broker families: one sample per broker, its state and counters. */
 static void test_brokers(void)
 {
 	struct broker home = {
 		.name = (char *)"home", .type = "mqtt",
 		.state = MQGATE_STATE_CONNECTED, .messages_in = 12, .connects = 3,
+		.bytes_in = 1200,
 	};
 	struct broker plant = {
 		.name = (char *)"plant", .type = "amqp",
@@ -544,6 +695,9 @@ static void test_brokers(void)
 	CHECK_INT(sample_count(&e, "mqgate_broker_up"), 3);
 	CHECK_INT(sample_count(&e, "mqgate_messages_in_total"), 3);
 	CHECK_INT(sample_count(&e, "mqgate_broker_connects_total"), 3);
+	CHECK_SAMPLE(&e, "mqgate_bytes_in_total", "broker=home", "1200");
+	CHECK_SAMPLE(&e, "mqgate_bytes_in_total", "broker=plant", "0");
+	CHECK_INT(sample_count(&e, "mqgate_bytes_in_total"), 3);
 	free(text);
 
 	/* A state change shows at the next rendering. */
@@ -621,6 +775,7 @@ int main(void)
 	test_parser();
 	test_empty();
 	test_values();
+	test_latency();
 	test_brokers();
 	test_escaping();
 	return check_summary("test_metrics");
