@@ -118,6 +118,34 @@ check_PROGRAMS += tests/unit/test_notify
 TESTS += tests/unit/test_notify
 tests_unit_test_notify_LDADD = $(UNIT_LIBS)
 
+# test_backend loads these broken and key-testing plugins from
+# tests/unit/.libs; -rpath makes libtool build them as shared modules.
+TEST_PLUGIN_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+check_LTLIBRARIES += tests/unit/testkeys.la tests/unit/badabi.la \
+	tests/unit/small.la tests/unit/nosym.la tests/unit/incomplete.la \
+	tests/unit/wrongname.la
+tests_unit_testkeys_la_SOURCES = tests/unit/plugin_keys.c
+tests_unit_testkeys_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_unit_badabi_la_SOURCES = tests/unit/plugin_bad.c
+tests_unit_badabi_la_CPPFLAGS = $(AM_CPPFLAGS) -DPLUGIN_BAD_ABI
+tests_unit_badabi_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_unit_small_la_SOURCES = tests/unit/plugin_bad.c
+tests_unit_small_la_CPPFLAGS = $(AM_CPPFLAGS) -DPLUGIN_BAD_SMALL
+tests_unit_small_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_unit_nosym_la_SOURCES = tests/unit/plugin_bad.c
+tests_unit_nosym_la_CPPFLAGS = $(AM_CPPFLAGS) -DPLUGIN_BAD_NOSYM
+tests_unit_nosym_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_unit_incomplete_la_SOURCES = tests/unit/plugin_bad.c
+tests_unit_incomplete_la_CPPFLAGS = $(AM_CPPFLAGS) -DPLUGIN_BAD_INCOMPLETE
+tests_unit_incomplete_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_unit_wrongname_la_SOURCES = tests/unit/plugin_bad.c
+tests_unit_wrongname_la_CPPFLAGS = $(AM_CPPFLAGS) -DPLUGIN_BAD_WRONGNAME
+tests_unit_wrongname_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+
+check_PROGRAMS += tests/unit/test_backend
+TESTS += tests/unit/test_backend
+tests_unit_test_backend_LDADD = $(UNIT_LIBS)
+
 # test_amqp starts a private RabbitMQ node (tests/tools/rabbitmq-node;
 # skipped without RabbitMQ) and talks to it with rabbitmq-c too.
 if BUILD_AMQP
