@@ -33,3 +33,7 @@ EXTRA_DIST += tests/it/test_reload.py
 # Operational metrics: latency histogram, bytes in, queue depths.
 TESTS += tests/it/test_metrics.py
 EXTRA_DIST += tests/it/test_metrics.py
+
+# Two instances behind haproxy (scale-out).
+TESTS += tests/it/test_scaleout.py
+EXTRA_DIST += tests/it/test_scaleout.py
