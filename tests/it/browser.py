@@ -171,60 +171,24 @@ def _service_takes_log_output():
 
 # -- daemons --------------------------------------------------------------
 #
-# A minimal mosquitto + mqgate launcher for the browser tests: free ports,
-# a generated config, readiness by polling /healthz. Each object owns its
-# process and temporary directory; stop() ends the process it started.
+# The launchers are the integration harness's (mqgatetest.py): free ports,
+# a private mosquitto, mqgate with readiness by polling /healthz. These
+# subclasses keep what the browser tests rely on: a mosquitto_sub-based
+# sub(), and one MQTT broker (`topic = # both 1`) with anonymous subscribe
+# and publish and the source tree's www/ as docroot. Each object owns its
+# process and temporary directory; stop()/cleanup() end what it started.
 
-import signal
-import socket
-import subprocess
-import urllib.error
-import urllib.request
+import subprocess  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mqgatetest  # noqa: E402
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = mqgatetest.free_port
 
 
-def _wait_port(port, proc, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise AssertionError("process exited with %d" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("port %d never opened" % port)
-
-
-class Mosquitto:
-    def __init__(self):
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        if not os.access(exe, os.X_OK):
-            skip("mosquitto not installed")
-        self.dir = tempfile.mkdtemp(prefix="mqgate-mosq-")
-        self.port = free_port()
-        conf = os.path.join(self.dir, "mosquitto.conf")
-        with open(conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\n"
-                    "persistence false\n" % self.port)
-        self.log = open(os.path.join(self.dir, "mosquitto.log"), "w")
-        self.proc = subprocess.Popen([exe, "-c", conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        _wait_port(self.port, self.proc)
-
-    def pub(self, topic, payload, retain=False, qos=1):
-        cmd = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port),
-               "-t", topic, "-q", str(qos), "-s"]
-        if retain:
-            cmd.append("-r")
-        if isinstance(payload, str):
-            payload = payload.encode()
-        subprocess.run(cmd, input=payload, check=True, timeout=10)
+class Mosquitto(mqgatetest.Mosquitto):
+    """A private mosquitto; pub() publishes exact bytes (qos 1 waits for
+    the broker's ack)."""
 
     def sub(self, topic, count=1):
         """Start a subscriber that prints `count` raw payloads; returns the
@@ -237,92 +201,38 @@ class Mosquitto:
         return p
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.log.close()
+        """Stops the broker and removes its directory (final)."""
+        mqgatetest.Mosquitto.stop(self)
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def cleanup(self):
+        self.stop()
 
-class Mqgate:
+
+class Mqgate(mqgatetest.Mqgate):
     """mqgate with one MQTT broker (`topic = # both 1`), anonymous
     subscribe and publish, the source tree's www/ as docroot."""
 
     def __init__(self, mosq, origins=None, extra_server=""):
-        top = os.environ.get("top_builddir") or os.getcwd()
-        self.exe = os.environ.get("MQGATE_BIN") or os.path.join(top, "mqgate")
-        if not os.access(self.exe, os.X_OK):
-            skip("mqgate binary not built (" + self.exe + ")")
+        self._origins = origins
+        self._extra_server = extra_server
+        mqgatetest.Mqgate.__init__(self, mosq)
+
+    def write_conf(self, *args, **kw):
         src = os.environ.get("top_srcdir") or os.path.join(
             os.path.dirname(os.path.abspath(__file__)), "..", "..")
-        plugins = os.environ.get("MQGATE_PLUGIN_DIR") or os.path.join(
-            top, "plugins", ".libs")
-        self.dir = tempfile.mkdtemp(prefix="mqgate-it-")
-        self.port = free_port()
-        self.base = "http://127.0.0.1:%d" % self.port
-        self.conf = os.path.join(self.dir, "mqgate.conf")
+        text = ("[server]\nlisten = 127.0.0.1:%d\ndocroot = %s\n"
+                "origins = %s\nplugin_dir = %s\nkeepalive = 5s\n%s\n"
+                "[auth]\nanonymous_subscribe = #\n"
+                "anonymous_publish = #\n\n"
+                "[broker home]\ntype = mqtt\n"
+                "url = mqtt://127.0.0.1:%d\ntopic = # both 1\n"
+                % (self.port, os.path.abspath(os.path.join(src, "www")),
+                   self._origins or self.base, mqgatetest.PLUGIN_DIR,
+                   self._extra_server, self.mosq.port))
         with open(self.conf, "w") as f:
-            f.write("[server]\nlisten = 127.0.0.1:%d\ndocroot = %s\n"
-                    "origins = %s\nplugin_dir = %s\nkeepalive = 5s\n%s\n"
-                    "[auth]\nanonymous_subscribe = #\n"
-                    "anonymous_publish = #\n\n"
-                    "[broker home]\ntype = mqtt\n"
-                    "url = mqtt://127.0.0.1:%d\ntopic = # both 1\n"
-                    % (self.port, os.path.abspath(os.path.join(src, "www")),
-                       origins or self.base, plugins, extra_server,
-                       mosq.port))
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.log = open(os.path.join(self.dir, "mqgate.log"), "a")
-        self.proc = subprocess.Popen([self.exe, "-c", self.conf],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        end = time.monotonic() + 15
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise AssertionError("mqgate exited with %d:\n%s" % (
-                    self.proc.returncode, self.logtext()))
-            try:
-                with urllib.request.urlopen(self.base + "/healthz",
-                                            timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except (OSError, urllib.error.URLError):
-                pass
-            time.sleep(0.1)
-        raise AssertionError("mqgate not ready:\n" + self.logtext())
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-    def restart(self):
-        self.stop()
-        self.start()
+            f.write(text)
+        return text
 
     def logtext(self):
-        self.log.flush()
-        with open(os.path.join(self.dir, "mqgate.log")) as f:
-            return f.read()[-4000:]
-
-    def metric(self, name, **labels):
-        """Value of one sample in /metrics, or None."""
-        want = name + ("{" + ",".join('%s="%s"' % kv for kv in
-                                      sorted(labels.items())) + "}"
-                       if labels else "")
-        with urllib.request.urlopen(self.base + "/metrics", timeout=5) as r:
-            for line in r.read().decode().splitlines():
-                if line.startswith(want + " "):
-                    return float(line.split()[-1])
-        return None
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.log()[-4000:]
