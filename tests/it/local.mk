@@ -37,3 +37,9 @@ EXTRA_DIST += tests/it/test_metrics.py
 # Two instances behind haproxy (scale-out).
 TESTS += tests/it/test_scaleout.py
 EXTRA_DIST += tests/it/test_scaleout.py
+
+# AMQP broker beside MQTT (a private RabbitMQ node; skipped without one).
+EXTRA_DIST += tests/it/test_amqp.py
+if BUILD_AMQP
+TESTS += tests/it/test_amqp.py
+endif
