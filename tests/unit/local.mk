@@ -156,3 +156,7 @@ tests_unit_test_amqp_SOURCES = tests/unit/test_amqp.c \
 tests_unit_test_amqp_CFLAGS = $(AM_CFLAGS) $(RABBITMQ_CFLAGS)
 tests_unit_test_amqp_LDADD = $(UNIT_LIBS) $(RABBITMQ_LIBS)
 endif
+
+check_PROGRAMS += tests/unit/test_publish
+TESTS += tests/unit/test_publish
+tests_unit_test_publish_LDADD = $(UNIT_LIBS)
