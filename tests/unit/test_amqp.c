@@ -203,9 +203,10 @@ static void tc_close(amqp_connection_state_t c)
 	amqp_destroy_connection(c);
 }
 
-/* Publishes bytes to amq.topic; ts = 0 sets no timestamp. */
-static int tc_publish(amqp_connection_state_t c, const char *key,
-		      const void *body, size_t len, uint64_t ts)
+/* Publishes bytes to exchange x; ts = 0 sets no timestamp. */
+static int tc_publish_x(amqp_connection_state_t c, const char *x,
+			const char *key, const void *body, size_t len,
+			uint64_t ts)
 {
 	amqp_basic_properties_t p = { 0 };
 	amqp_bytes_t b = { len, (void *)body };
@@ -214,8 +215,14 @@ static int tc_publish(amqp_connection_state_t c, const char *key,
 		p._flags = AMQP_BASIC_TIMESTAMP_FLAG;
 		p.timestamp = ts;
 	}
-	return amqp_basic_publish(c, 1, amqp_cstring_bytes("amq.topic"),
+	return amqp_basic_publish(c, 1, amqp_cstring_bytes(x),
 				  amqp_cstring_bytes(key), 0, 0, &p, b);
+}
+
+static int tc_publish(amqp_connection_state_t c, const char *key,
+		      const void *body, size_t len, uint64_t ts)
+{
+	return tc_publish_x(c, "amq.topic", key, body, len, ts);
 }
 
 /* Declares a queue (name NULL: server-named, exclusive) bound to key on
@@ -800,6 +807,71 @@ out:
 	tc_close(c);
 }
 
+/* The broker deletes what the plugin uses: the queue (basic.cancel), then
+ * the exchange (a publish closes the channel; reopening finds no
+ * exchange). The plugin reconnects, re-declares and delivers again. */
+static void test_channel_errors(void)
+{
+	static const struct mqgate_topic topics[] = {
+		{ "t/#", MQGATE_DIR_BOTH, 1 },
+	};
+	static const char *const kv[] = { "exchange=mqgate-test-x",
+					  "queue=mqgate-test-q2", NULL };
+	amqp_connection_state_t c = tc_open();
+	struct plugin_host *ph = NULL;
+	struct ph_done d;
+	char why[200];
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	amqp_exchange_declare(c, 1, amqp_cstring_bytes("mqgate-test-x"),
+			      amqp_cstring_bytes("topic"), 0, 0, 0, 0,
+			      amqp_empty_table);
+	CHECK(tc_reply_ok(amqp_get_rpc_reply(c), "exchange.declare"));
+	ph = start_with(kv, topics, 1);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED, WAIT_UP_MS), 0);
+	CHECK_INT(tc_publish_x(c, "mqgate-test-x", "t.1", "1", 1, 0), 0);
+	CHECK_INT(plugin_host_wait_messages(ph, 1, WAIT_MS), 0);
+	CHECK(msg_is(ph, 0, "t/1", "1", 1));
+
+	amqp_queue_delete(c, 1, amqp_cstring_bytes("mqgate-test-q2"), 0, 0);
+	CHECK(tc_reply_ok(amqp_get_rpc_reply(c), "queue.delete"));
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_DOWN, WAIT_MS), 0);
+	CHECK_INT(plugin_host_wait_log(ph, "cancelled the consumer", WAIT_MS), 0);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED, WAIT_UP_MS), 0);
+	CHECK_INT(tc_publish_x(c, "mqgate-test-x", "t.2", "2", 1, 0), 0);
+	CHECK_INT(plugin_host_wait_messages(ph, 2, WAIT_MS), 0);
+	CHECK(msg_is(ph, 1, "t/2", "2", 1));
+
+	amqp_exchange_delete(c, 1, amqp_cstring_bytes("mqgate-test-x"), 0);
+	CHECK(tc_reply_ok(amqp_get_rpc_reply(c), "exchange.delete"));
+	CHECK_INT(plugin_host_publish(ph, "t/gone", "g", 1, 1, false, 1), 0);
+	CHECK_INT(plugin_host_wait_done(ph, 1, WAIT_MS, &d), 0);
+	CHECK_INT(d.result, MQGATE_PUB_REJECTED);
+	CHECK(strstr(d.why, "NOT_FOUND") != NULL);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_DOWN, WAIT_MS), 0);
+	plugin_host_state(ph, why, sizeof(why));
+	CHECK(strstr(why, "exchange mqgate-test-x not found") != NULL);
+	CHECK_INT(plugin_host_wait_log(ph, "cannot connect", WAIT_MS), 0);
+
+	amqp_exchange_declare(c, 1, amqp_cstring_bytes("mqgate-test-x"),
+			      amqp_cstring_bytes("topic"), 0, 0, 0, 0,
+			      amqp_empty_table);
+	CHECK(tc_reply_ok(amqp_get_rpc_reply(c), "exchange.declare"));
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED, WAIT_UP_MS), 0);
+	CHECK_INT(plugin_host_state_count(ph, MQGATE_STATE_CONNECTED), 3);
+	CHECK_INT(tc_publish_x(c, "mqgate-test-x", "t.3", "3", 1, 0), 0);
+	CHECK_INT(plugin_host_wait_messages(ph, 3, WAIT_MS), 0);
+	CHECK(msg_is(ph, 2, "t/3", "3", 1));
+	plugin_host_free(ph);
+	amqp_queue_delete(c, 1, amqp_cstring_bytes("mqgate-test-q2"), 0, 0);
+	CHECK(tc_reply_ok(amqp_get_rpc_reply(c), "queue.delete"));
+	amqp_exchange_delete(c, 1, amqp_cstring_bytes("mqgate-test-x"), 0);
+	CHECK(tc_reply_ok(amqp_get_rpc_reply(c), "exchange.delete"));
+	tc_close(c);
+}
+
 /* A setting that cannot work: reported clearly, retried, never a crash. */
 static void expect_failure(const char *const *kv, const char *why_part)
 {
@@ -915,6 +987,7 @@ int main(void)
 	test_wildcards();
 	test_publish();
 	test_durable_queue();
+	test_channel_errors();
 	test_destroy_completes();
 	test_failures();
 	test_blocked();
