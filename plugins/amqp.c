@@ -26,7 +26,22 @@
  * any other error reconnects with backoff (1 s..30 s, jitter), re-declaring
  * the queue and its bindings. Every publish still pending when a
  * connection is lost completes UNAVAILABLE. connection.blocked makes
- * publish() return -ENOTCONN until connection.unblocked.
+ * publish() return -ENOTCONN until connection.unblocked. At destroy the
+ * thread waits up to AMQP_STOP_GRACE_MS for confirms already on their way.
+ *
+ * States: CONNECTING from start() until the first attempt ends, CONNECTED
+ * once the exchange is checked and the queue, bindings and consumer are
+ * set up, DOWN with the reason of the last failure while retrying
+ * ("ACCESS_REFUSED: wrong user or password", "vhost X not found",
+ * "exchange X not found in vhost V", "connection refused", ...).
+ *
+ * A durable `queue = NAME` keeps what arrives while mqgate is away, and
+ * keeps the bindings it ever had: a topic line removed from the config
+ * leaves its binding on the broker until an operator unbinds it. While
+ * host->deliver() waits for room (back-pressure), heartbeats are not
+ * served; a wait longer than two heartbeat intervals makes the broker
+ * close the connection, and the unacked messages are delivered again
+ * after the reconnect.
  *
  * Topics and routing keys. A topic maps to a routing key by swapping '/'
  * and '.' (and a '+' level becomes '*' in binding keys; '#' stays), as
