@@ -148,6 +148,7 @@ tests_unit_test_backend_LDADD = $(UNIT_LIBS)
 
 # test_amqp starts a private RabbitMQ node (tests/tools/rabbitmq-node;
 # skipped without RabbitMQ) and talks to it with rabbitmq-c too.
+EXTRA_DIST += tests/tools/rabbitmq-node
 if BUILD_AMQP
 check_PROGRAMS += tests/unit/test_amqp
 TESTS += tests/unit/test_amqp
