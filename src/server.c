@@ -119,14 +119,19 @@ bool server_origin_allowed(struct lws *wsi, bool *present, char *origin,
 static int server_token(struct lws *wsi, char *buf, size_t len)
 {
 	char hdr[4096];
+	const char *v;
 	int n = lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION);
 
 	if (n > 7 && strncasecmp(hdr, "Bearer ", 7) == 0) {
 		snprintf(buf, len, "%s", hdr + 7);
 		return (int)strlen(buf);
 	}
-	n = lws_get_urlarg_by_name(wsi, "access_token=", buf, (int)len) ? 1 : 0;
-	return n ? (int)strlen(buf) : 0;
+	/* lws copies "access_token=VALUE" into buf and points past the '='. */
+	v = lws_get_urlarg_by_name(wsi, "access_token=", buf, (int)len);
+	if (!v)
+		return 0;
+	memmove(buf, v, strlen(v) + 1);
+	return (int)strlen(buf);
 }
 
 enum proto_code server_authenticate(struct lws *wsi, struct acl *acl,

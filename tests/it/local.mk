@@ -38,6 +38,10 @@ EXTRA_DIST += tests/it/test_metrics.py
 TESTS += tests/it/test_scaleout.py
 EXTRA_DIST += tests/it/test_scaleout.py
 
+# JWT auth, claims, expiry.
+TESTS += tests/it/test_auth.py
+EXTRA_DIST += tests/it/test_auth.py
+
 # AMQP broker beside MQTT (a private RabbitMQ node; skipped without one).
 EXTRA_DIST += tests/it/test_amqp.py
 if BUILD_AMQP
