@@ -216,6 +216,21 @@ static void main_reload(void)
 	notify_send("READY=1\nSTATUS=serving");
 }
 
+/* Before binding: root must say which user to become (`user = root`
+ * keeps root, on purpose), like mosquitto's and nginx's `user`. */
+static int main_check_user(const struct conf *c)
+{
+	const char *user = c->server.user;
+
+	if (geteuid() == 0 && (!user || !*user)) {
+		fprintf(stderr, "%s: refusing to run as root: set `user = NAME` "
+			"in [server] to drop privileges after binding "
+			"(`user = root` stays root)\n", c->file);
+		return -EPERM;
+	}
+	return 0;
+}
+
 static int main_drop_privileges(const char *user)
 {
 	struct passwd *pw;
@@ -226,6 +241,13 @@ static int main_drop_privileges(const char *user)
 	if (!pw) {
 		log_err("main", "user '%s' does not exist", user);
 		return -ENOENT;
+	}
+	if (pw->pw_uid == geteuid() && pw->pw_gid == getegid())
+		return 0; /* already that user (user = root as root, say) */
+	if (geteuid() != 0) {
+		log_err("main", "cannot become user '%s': not running as root",
+			user);
+		return -EPERM;
 	}
 	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
 	    setuid(pw->pw_uid) < 0) {
@@ -315,6 +337,11 @@ int main(int argc, char **argv)
 		broker_set_free(brokers);
 		conf_free(main_conf);
 		return 0;
+	}
+	if (main_check_user(main_conf) < 0) {
+		broker_set_free(brokers);
+		conf_free(main_conf);
+		return EX_CONFIG_STATUS;
 	}
 	main_broker_conf = main_conf;
 	main_apply_log_level(main_conf);

@@ -171,6 +171,7 @@ else
 fi
 sim_pid=$!
 
+MQGATE_DEMO_USER=$(id -un) \
 MQGATE_DEMO_LISTEN=127.0.0.1:$http_port \
 MQGATE_DEMO_PORT=$http_port \
 MQGATE_DEMO_BROKER_PORT=$broker_port \

@@ -222,14 +222,15 @@ class Mqgate(mqgatetest.Mqgate):
         src = os.environ.get("top_srcdir") or os.path.join(
             os.path.dirname(os.path.abspath(__file__)), "..", "..")
         text = ("[server]\nlisten = 127.0.0.1:%d\ndocroot = %s\n"
-                "origins = %s\nplugin_dir = %s\nkeepalive = 5s\n%s\n"
+                "origins = %s\nplugin_dir = %s\nkeepalive = 5s\nuser = %s\n%s\n"
                 "[auth]\nanonymous_subscribe = #\n"
                 "anonymous_publish = #\n\n"
                 "[broker home]\ntype = mqtt\n"
                 "url = mqtt://127.0.0.1:%d\ntopic = # both 1\n"
                 % (self.port, os.path.abspath(os.path.join(src, "www")),
                    self._origins or self.base, mqgatetest.PLUGIN_DIR,
-                   self._extra_server, self.mosq.port))
+                   mqgatetest.CURRENT_USER, self._extra_server,
+                   self.mosq.port))
         with open(self.conf, "w") as f:
             f.write(text)
         return text

@@ -34,6 +34,7 @@ import base64
 import collections
 import json
 import os
+import pwd
 import queue
 import select
 import shutil
@@ -56,6 +57,9 @@ BUILDDIR = os.environ.get("top_builddir") or os.path.join(SRCDIR, "build")
 MQGATE_BIN = os.environ.get("MQGATE_BIN") or os.path.join(BUILDDIR, "mqgate")
 PLUGIN_DIR = os.environ.get("MQGATE_PLUGIN_DIR") or os.path.join(
     BUILDDIR, "plugins", ".libs")
+# mqgate refuses to run as root unless told: tests say `user =` the user
+# they run as (a no-op for mqgate, root included).
+CURRENT_USER = pwd.getpwuid(os.geteuid()).pw_name
 MOSQUITTO = os.environ.get("MOSQUITTO") or "/usr/sbin/mosquitto"
 VERBOSE = bool(os.environ.get("MQGATE_IT_VERBOSE"))
 
@@ -632,7 +636,7 @@ class Mqgate:
     def sections(self, server=None, auth=None, broker=None, brokers=None):
         """The [(section, items)] list write_conf() would write."""
         s = {"listen": "127.0.0.1:%d" % self.port, "plugin_dir": PLUGIN_DIR,
-             "keepalive": "5s", "log_level": "info"}
+             "keepalive": "5s", "log_level": "info", "user": CURRENT_USER}
         s.update(server or {})
         a = {"anonymous_subscribe": "#", "anonymous_publish": "#"}
         a.update(auth or {})

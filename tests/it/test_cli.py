@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mqgatetest import (MQGATE_BIN, PLUGIN_DIR, TempDir, check,  # noqa: E402
+from mqgatetest import (CURRENT_USER, MQGATE_BIN, PLUGIN_DIR, TempDir, check,  # noqa: E402
                         check_eq, free_port, run, say)
 
 UNSET = "MQGATE_IT_SURELY_UNSET_VAR"
@@ -34,6 +34,7 @@ def base_lines(port=1):
         "listen = 127.0.0.1:%d" % port,
         "plugin_dir = %s" % PLUGIN_DIR,
         "max_message = 64K",
+        "user = %s" % CURRENT_USER,
         "",
         "[auth]",
         "anonymous_subscribe = #",
@@ -204,6 +205,24 @@ def t_listen_in_use():
     check_eq(st, 0, "the same config with a free port is valid")
 
 
+def t_root_needs_user():
+    """as root without `user =`: refused at start with the file named and
+    exit 78 (-t still checks the file alone); `user = root` is the explicit
+    consent"""
+    if os.geteuid() != 0:
+        say("  --   not root: nothing to refuse")
+        return
+    tmp = TempDir()
+    lines = [l for l in base_lines(free_port()) if not l.startswith("user")]
+    path = tmp.write("root.conf", "\n".join(lines) + "\n")
+    st, out, err = mqgate("-c", path, timeout=15)
+    check_eq(st, 78, "root without user: exit 78")
+    check(path in err and "refusing to run as root" in err and
+          "user" in err, "the message names the file and the fix", err)
+    st, out, err = mqgate("-t", "-c", path)
+    check_eq(st, 0, "-t checks the file, not who runs it")
+
+
 if __name__ == "__main__":
     run([t_version_help_usage, t_check_valid, t_check_invalid,
-         t_listen_in_use], mosquitto=False)
+         t_listen_in_use, t_root_needs_user], mosquitto=False)
