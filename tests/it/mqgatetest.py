@@ -5,7 +5,8 @@ own mqgate on free loopback ports (so `make check -j` can run them side by
 side), talks to the daemon the way browsers do (WebSocket, Server-Sent
 Events, plain HTTP) and to the broker the way devices do (a small MQTT
 3.1.1 client in this file, so payloads are exact bytes), and checks what it
-sees against doc/PROTOCOL and doc/CONFIG (the contracts).
+sees against the protocol (doc/protocol.md) and the configuration and
+command line (doc/mqgate.conf.5, doc/mqgate.8).
 
 What this file owns: the processes it starts (each object keeps its Popen
 and its temporary directory, and removes both in cleanup()), and the
@@ -17,7 +18,8 @@ Where the programs come from:
                      (configure in a `build` directory at the top of the tree)
   MQGATE_PLUGIN_DIR  where mqtt.so lives; default <builddir>/plugins/.libs
   MOSQUITTO          the broker; default /usr/sbin/mosquitto
-A missing mosquitto or mqgate makes a test exit 77 (skipped).
+A missing mosquitto, python3-websocket, mqgate or mqtt.so makes a test
+exit 77 (skipped).
 
 Running one test by hand, e.g. against a build in /tmp/b:
   MQGATE_BIN=/tmp/b/mqgate MQGATE_PLUGIN_DIR=/tmp/b/plugins/.libs \\
