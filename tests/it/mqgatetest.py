@@ -32,6 +32,7 @@ when the daemon disagrees, and gets its daemons cleaned up and their logs
 printed on failure.
 """
 
+import atexit
 import base64
 import collections
 import json
@@ -157,6 +158,11 @@ def _cleanup_all(dump):
             obj.cleanup()
         except Exception as e:
             say("(cleanup of %r failed: %s)" % (obj, e))
+
+
+# Whatever a script leaves behind (a crash outside run(), the browser
+# tests' own launch code) is ended when the interpreter exits.
+atexit.register(_cleanup_all, False)
 
 
 def require(mosquitto=True):
