@@ -69,10 +69,13 @@
 #include <amqp.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -894,11 +897,37 @@ static void amqp_login_why(struct amqp *a, const amqp_rpc_reply_t *r,
 		snprintf(why, whylen, "access to vhost %s refused for user %s",
 			 a->set.vhost, a->set.user);
 	else if (r->reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		 r->library_error == AMQP_STATUS_SSL_ERROR && !a->set.cert_file)
+		snprintf(why, whylen, "TLS error during login (does the broker "
+			 "want a client certificate? see cert_file, key_file)");
+	else if (r->reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
 		 r->library_error == AMQP_STATUS_CONNECTION_CLOSED)
 		snprintf(why, whylen, "the broker closed the connection during "
 			 "login (wrong user, password or vhost?)");
 	else
 		snprintf(why, whylen, "%s", text);
+}
+
+/* Sets up the check that the server's certificate is for host. rabbitmq-c
+ * checks names itself but knows no IP address entries (subjectAltName
+ * IP), so for an address OpenSSL does it during the handshake instead.
+ * 0 or -ENOMEM. */
+static int amqp_tls_verify_ip(amqp_socket_t *sock, const char *host)
+{
+	unsigned char addr[16];
+	SSL_CTX *ctx;
+
+	if (inet_pton(AF_INET, host, addr) != 1 &&
+	    inet_pton(AF_INET6, host, addr) != 1) {
+		amqp_ssl_socket_set_verify_hostname(sock, 1);
+		return 0;
+	}
+	amqp_ssl_socket_set_verify_hostname(sock, 0);
+	ctx = amqp_ssl_socket_get_context(sock);
+	if (!ctx || X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx),
+						  host) != 1)
+		return -ENOMEM;
+	return 0;
 }
 
 /* rabbitmq-c reports a failed connect as a bare "socket error" (its
@@ -966,7 +995,11 @@ static int amqp_session_open(struct amqp *a, char *why, size_t whylen)
 			return -ENOMEM;
 		}
 		amqp_ssl_socket_set_verify_peer(sock, 1);
-		amqp_ssl_socket_set_verify_hostname(sock, 1);
+		if (amqp_tls_verify_ip(sock, a->set.host) < 0) {
+			snprintf(why, whylen, "cannot set up TLS verification of %s",
+				 a->set.host);
+			return -ENOMEM;
+		}
 		if (a->set.ca_file &&
 		    (st = amqp_ssl_socket_set_cacert(sock, a->set.ca_file))) {
 			snprintf(why, whylen, "cannot load ca_file %s: %s",

@@ -30,7 +30,8 @@ pkglib_LTLIBRARIES += plugins/amqp.la
 plugins_amqp_la_SOURCES = plugins/amqp.c \
 	plugins/backoff.c plugins/backoff.h \
 	plugins/url.c plugins/url.h
-plugins_amqp_la_CFLAGS = $(AM_CFLAGS) $(RABBITMQ_CFLAGS)
+plugins_amqp_la_CFLAGS = $(AM_CFLAGS) $(RABBITMQ_CFLAGS) $(OPENSSL_CFLAGS)
 plugins_amqp_la_LDFLAGS = $(PLUGIN_LDFLAGS)
-plugins_amqp_la_LIBADD = $(RABBITMQ_LIBS) -lpthread
+# libssl: the TLS context rabbitmq-c hands out (IP address checks).
+plugins_amqp_la_LIBADD = $(RABBITMQ_LIBS) -lssl $(OPENSSL_LIBS) -lpthread
 endif

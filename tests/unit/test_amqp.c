@@ -42,6 +42,7 @@ static char plugin_path[PATH_MAX];
 static char node_script[PATH_MAX];
 static char node_dir[PATH_MAX];
 static int node_port;
+static int node_tls_port;   /* AMQPS (RABBITMQ_NODE_TLS=1) */
 static char url[128];
 
 /* ---- the node ------------------------------------------------------------ */
@@ -90,6 +91,23 @@ static int node_ctl(const char *args, char *out, size_t outlen)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* TLS_PORT from the node's node.env. */
+static int node_read_tls_port(void)
+{
+	char path[PATH_MAX + 16], line[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/node.env", node_dir);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "TLS_PORT=%d", &node_tls_port) == 1)
+			break;
+	fclose(f);
+	return node_tls_port > 0 ? 0 : -1;
+}
+
 static int node_start(void)
 {
 	char out[256];
@@ -101,7 +119,7 @@ static int node_start(void)
 		fprintf(stderr, "rabbitmq-node printed \"%s\"\n", out);
 		return -1;
 	}
-	return 0;
+	return node_read_tls_port();
 }
 
 /* A process that outlives this one only to stop the node and remove its
@@ -872,6 +890,73 @@ static void test_channel_errors(void)
 	tc_close(c);
 }
 
+/* amqps:// with the node's test CA and a client certificate, to a host
+ * name and to an IP address (the certificate names both); without the
+ * certificate, and with a CA that did not sign the server's, the plugin
+ * stays down with a reason and retries. */
+static void test_tls(void)
+{
+	static const struct mqgate_topic topics[] = {
+		{ "tls/#", MQGATE_DIR_BOTH, 1 },
+	};
+	char u[128], ca[PATH_MAX + 32], other[PATH_MAX + 32],
+		cert[PATH_MAX + 32], key[PATH_MAX + 32], q[256], why[200];
+	amqp_connection_state_t c = tc_open();
+	struct plugin_host *ph;
+	struct ph_done d;
+	struct tc_msg got;
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	snprintf(u, sizeof(u), "url=amqps://localhost:%d/", node_tls_port);
+	snprintf(ca, sizeof(ca), "ca_file=%s/tls/ca.pem", node_dir);
+	snprintf(other, sizeof(other), "ca_file=%s/tls/other-ca.pem", node_dir);
+	snprintf(cert, sizeof(cert), "cert_file=%s/tls/client.pem", node_dir);
+	snprintf(key, sizeof(key), "key_file=%s/tls/client.key", node_dir);
+
+	CHECK_INT(tc_queue(c, NULL, "tls.out", q, sizeof(q)), 0);
+	for (int i = 0; i < 2; i++) {
+		const char *host = i ? "127.0.0.1" : "localhost";
+		char hu[128], seen[64];
+
+		snprintf(hu, sizeof(hu), "url=amqps://%s:%d/", host,
+			 node_tls_port);
+		snprintf(seen, sizeof(seen), "connected to amqps://%s:", host);
+		ph = start_with((const char *[]){ hu, ca, cert, key, NULL },
+				topics, 1);
+		CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED,
+						 WAIT_UP_MS), 0);
+		CHECK_INT(plugin_host_log_count(ph, seen), 1);
+		CHECK_INT(tc_publish(c, "tls.in", "secret", 6, 0), 0);
+		CHECK_INT(plugin_host_wait_messages(ph, 1, WAIT_MS), 0);
+		CHECK(msg_is(ph, 0, "tls/in", "secret", 6));
+		CHECK_INT(plugin_host_publish(ph, "tls/out", "sealed", 6, 1, false,
+					      1), 0);
+		CHECK_INT(plugin_host_wait_done(ph, 1, WAIT_MS, &d), 0);
+		CHECK_INT(d.result, MQGATE_PUB_OK);
+		CHECK_INT(tc_get(c, q, WAIT_MS, &got), 0);
+		CHECK_MEM(got.body, got.len, "sealed");
+		plugin_host_free(ph);
+	}
+
+	ph = start_with((const char *[]){ u, ca, NULL }, topics, 1);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_DOWN, WAIT_UP_MS), 0);
+	plugin_host_state(ph, why, sizeof(why));
+	CHECK(strstr(why, "client certificate") != NULL);
+	CHECK_INT(plugin_host_wait_log(ph, "retrying in", WAIT_MS), 0);
+	CHECK_INT(plugin_host_state_count(ph, MQGATE_STATE_CONNECTED), 0);
+	plugin_host_free(ph);
+
+	ph = start_with((const char *[]){ u, other, cert, key, NULL }, topics, 1);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_DOWN, WAIT_UP_MS), 0);
+	plugin_host_state(ph, why, sizeof(why));
+	CHECK(strstr(why, "verification failed") != NULL);
+	CHECK_INT(plugin_host_state_count(ph, MQGATE_STATE_CONNECTED), 0);
+	plugin_host_free(ph);
+	tc_close(c);
+}
+
 /* A setting that cannot work: reported clearly, retried, never a crash. */
 static void expect_failure(const char *const *kv, const char *why_part)
 {
@@ -968,6 +1053,8 @@ int main(void)
 		perror("mkdtemp");
 		return 99;
 	}
+	/* The node listens for AMQPS too (also after a restart). */
+	setenv("RABBITMQ_NODE_TLS", "1", 1);
 	if (node_guard() < 0) {
 		perror("fork");
 		return 99;
@@ -988,6 +1075,7 @@ int main(void)
 	test_publish();
 	test_durable_queue();
 	test_channel_errors();
+	test_tls();
 	test_destroy_completes();
 	test_failures();
 	test_blocked();
