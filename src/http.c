@@ -274,7 +274,6 @@ int api_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		 void *user, void *in, size_t len)
 {
 	struct api_req **pr = user, *r = pr ? *pr : NULL;
-	int ret;
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
@@ -296,10 +295,11 @@ int api_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			return 0;
 		if (!r->reply)
 			return -1;
-		ret = server_http_reply(wsi, r->status, "application/json",
-					r->reply, strlen(r->reply));
+		/* Completing the transaction drops the protocol, which frees
+		 * r: nothing may touch it after the reply is written. */
 		r->reply_ready = false;
-		return ret;
+		return server_http_reply(wsi, r->status, "application/json",
+					 r->reply, strlen(r->reply));
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (pr)

@@ -346,7 +346,8 @@ static void hub_snapshot(struct session *s, char *const *filters, size_t n)
 		lvc_match(hub.lvc, filters[i], hub_snapshot_visit, &hs);
 	if (hs.nomem)
 		log_err("hub", "%s: out of memory, snapshot incomplete", s->name);
-	qsort(hs.v, hs.n, sizeof(*hs.v), hub_by_seq);
+	if (hs.n > 1)
+		qsort(hs.v, hs.n, sizeof(*hs.v), hub_by_seq);
 	for (size_t i = 0; i < hs.n; i++)
 		session_enqueue_snapshot(s, hs.v[i]);
 	free(hs.v);

@@ -43,6 +43,10 @@ static lws_sorted_usec_list_t server_tick_sul;
 static lws_retry_bo_t server_retry;
 static struct lws_http_mount server_mounts[10];
 static char server_docroot[4096];
+/* lws keeps pointers to each vhost's name and interface: they live until
+ * the context is destroyed. */
+static char **server_vhost_strings;
+static size_t server_nvhost_strings;
 
 static int fd_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		       void *user, void *in, size_t len);
@@ -453,6 +457,22 @@ static int server_open_fds(void)
 	return 0;
 }
 
+/* A copy of s that lives as long as the context. NULL on ENOMEM. */
+static const char *server_keep(const char *s)
+{
+	char **v = realloc(server_vhost_strings,
+			   (server_nvhost_strings + 1) * sizeof(*v));
+	char *copy;
+
+	if (!v)
+		return NULL;
+	server_vhost_strings = v;
+	copy = strdup(s);
+	if (copy)
+		v[server_nvhost_strings++] = copy;
+	return copy;
+}
+
 int server_create(const struct conf *conf)
 {
 	struct lws_context_creation_info info;
@@ -487,8 +507,10 @@ int server_create(const struct conf *conf)
 		memset(&vi, 0, sizeof(vi));
 		snprintf(name, sizeof(name), "listen%zu", i);
 		snprintf(iface, sizeof(iface), "%s", l->host);
-		vi.vhost_name = strdup(name);
-		vi.iface = strdup(iface);
+		vi.vhost_name = server_keep(name);
+		vi.iface = server_keep(iface);
+		if (!vi.vhost_name || !vi.iface)
+			return -ENOMEM;
 		vi.port = l->kind == LISTEN_UNIX ? 0 : l->port;
 		vi.protocols = server_protocols;
 		vi.mounts = mounts;
@@ -548,6 +570,11 @@ void server_destroy(void)
 	if (server_ctx)
 		lws_context_destroy(server_ctx);
 	server_ctx = NULL;
+	for (size_t i = 0; i < server_nvhost_strings; i++)
+		free(server_vhost_strings[i]);
+	free(server_vhost_strings);
+	server_vhost_strings = NULL;
+	server_nvhost_strings = 0;
 	/* the adopted descriptors are closed by lws with their wsi */
 	server_sigfd = server_sse_ep = -1;
 }

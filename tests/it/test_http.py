@@ -358,6 +358,41 @@ def t_broken_http():
     still_served("a half-sent request held open")
 
 
+def t_keepalive_publishes():
+    """several POST /publish on one keep-alive connection, as browsers
+    send them: a deferred ok, an immediate error, another ok, /healthz"""
+    import http.client
+    mosq = Mosquitto()
+    gate = Mqgate(mosq)
+    sub = mosq.client()
+    sub.subscribe("it/k/#")
+    conn = http.client.HTTPConnection("127.0.0.1", gate.port, timeout=10)
+    sock = None
+    for n, (body, want) in enumerate((
+            ({"topic": "it/k/a", "payload": "one", "qos": 1}, 200),
+            ({"topic": "it/#", "payload": "x"}, 400),
+            ({"topic": "it/k/b", "payload": "two", "qos": 0}, 200),
+            ({"topic": "it/k/c", "payload": "three", "qos": 1}, 200))):
+        conn.request("POST", "/publish", body=json.dumps(body),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+        check_eq(resp.status, want, "request %d on the same connection: %d"
+                 % (n + 1, want))
+        if sock is None:
+            sock = conn.sock
+        check(conn.sock is sock, "the connection was kept (request %d)"
+              % (n + 1))
+        if want == 400:
+            check_eq(json.loads(data)["error"], "bad_request",
+                     "the error body names bad_request")
+    conn.request("GET", "/healthz")
+    check_eq(conn.getresponse().status, 200, "then GET /healthz on it too")
+    got = [sub.recv().payload for _ in range(3)]
+    check_eq(got, [b"one", b"two", b"three"], "the broker got all three")
+    check(gate.running(), "mqgate is still running")
+
+
 if __name__ == "__main__":
     run([t_publish, t_publish_broker_down, t_cors_and_origin, t_healthz,
-         t_metrics, t_static_files, t_broken_http])
+         t_metrics, t_static_files, t_broken_http, t_keepalive_publishes])
