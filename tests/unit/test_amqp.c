@@ -957,6 +957,64 @@ static void test_tls(void)
 	tc_close(c);
 }
 
+/* The node's OS process id, from its pid file; 0 when unknown. */
+static pid_t node_os_pid(void)
+{
+	char path[PATH_MAX + 16];
+	long pid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/node.pid", node_dir);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return (pid_t)pid;
+}
+
+/* Heartbeats: an idle connection with a 1 s heartbeat stays up (the
+ * plugin's thread sends them while nothing else happens); a broker that
+ * freezes (SIGSTOP) is noticed by the missing heartbeats, and once it
+ * runs again the plugin reconnects and delivers. */
+static void test_heartbeat(void)
+{
+	static const struct mqgate_topic topics[] = {
+		{ "hb/#", MQGATE_DIR_IN, 1 },
+	};
+	static const char *const kv[] = { "heartbeat=1s", NULL };
+	struct plugin_host *ph = start_with(kv, topics, 1);
+	amqp_connection_state_t c = NULL;
+	pid_t pid = node_os_pid();
+	char why[200];
+
+	CHECK(pid > 0);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED, WAIT_UP_MS), 0);
+	usleep(6 * 1000 * 1000);
+	CHECK_INT(plugin_host_state_count(ph, MQGATE_STATE_DOWN), 0);
+	if (pid <= 0)
+		goto out;
+	CHECK_INT(kill(pid, SIGSTOP), 0);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_DOWN, WAIT_MS), 0);
+	CHECK_INT(kill(pid, SIGCONT), 0);
+	plugin_host_state(ph, why, sizeof(why));
+	CHECK(strstr(why, "heartbeat") != NULL);
+	CHECK_INT(plugin_host_wait_state(ph, MQGATE_STATE_CONNECTED, WAIT_UP_MS), 0);
+	c = tc_open();
+	CHECK(c != NULL);
+	if (!c)
+		goto out;
+	CHECK_INT(tc_publish(c, "hb.back", "b", 1, 0), 0);
+	CHECK_INT(plugin_host_wait_messages(ph, 1, WAIT_MS), 0);
+	CHECK(msg_is(ph, 0, "hb/back", "b", 1));
+out:
+	if (pid > 0)
+		kill(pid, SIGCONT);
+	plugin_host_free(ph);
+	tc_close(c);
+}
+
 /* A setting that cannot work: reported clearly, retried, never a crash. */
 static void expect_failure(const char *const *kv, const char *why_part)
 {
@@ -1076,6 +1134,7 @@ int main(void)
 	test_durable_queue();
 	test_channel_errors();
 	test_tls();
+	test_heartbeat();
 	test_destroy_completes();
 	test_failures();
 	test_blocked();
