@@ -21,6 +21,8 @@
 
 #define SESSION_MAX_CTRL 256        /* replies waiting before we give up */
 #define SESSION_BATCH 32768         /* bytes gathered into one write */
+#define SESSION_CLOSE_GRACE_S 2     /* a closing client that cannot be
+				     * written to is dropped after this */
 
 /* The write buffer: LWS_PRE bytes of head room, then the batch. */
 static unsigned char *session_wbuf;
@@ -59,6 +61,12 @@ void session_close(struct session *s, int code, const char *reason)
 	s->close_code = code;
 	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
 	session_wake(s);
+	/* The close goes out at the next writeable callback, which a client
+	 * that stopped reading never gets: lws ends the connection anyway
+	 * after a short grace. */
+	if (s->wsi)
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK,
+				SESSION_CLOSE_GRACE_S);
 }
 
 bool session_has_output(const struct session *s)
