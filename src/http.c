@@ -14,11 +14,14 @@
 #include "conf.h"
 #include "history.h"
 #include "hub.h"
+#include "inbox.h"
 #include "json.h"
-#include "lvc.h"
 #include "log.h"
+#include "lvc.h"
+#include "netaddr.h"
 #include "metrics.h"
 #include "publish.h"
+#include "ratelimit.h"
 #include "server.h"
 
 #define HTTP_PUBLISH_TIMEOUT_S 30  /* backstop; brokers answer within 10 s */
@@ -36,6 +39,7 @@ struct api_req {
 	int status;
 	char *reply;         /* JSON body to send at the next writeable */
 	struct acl acl;
+	char addr[NETADDR_TEXT_MAX]; /* the client, for its rate bucket */
 };
 
 static void api_req_free(struct lws *wsi, struct api_req **pr)
@@ -193,6 +197,7 @@ static int api_publish_start(struct lws *wsi, struct api_req **pr)
 	}
 	r->expected = (size_t)n;
 	*pr = r;
+	server_client_address(wsi, r->addr);
 	c = server_authenticate(wsi, &r->acl, &exp, why, sizeof(why));
 	if (c != PROTO_OK) {
 		metrics.publishes[c]++;
@@ -225,7 +230,10 @@ static void api_publish_body_done(struct lws *wsi, struct api_req *r)
 		return;
 	}
 	r->pending = true;
-	c = publish_submit(req, acl, NULL, &origin, why, sizeof(why));
+	c = publish_submit(req, acl,
+			   ratelimit_for_address(r->addr, &hub.conf->server,
+						 inbox_now_ms()),
+			   &origin, why, sizeof(why));
 	cJSON_Delete(req);
 	if (c != PROTO_OK) {
 		api_reply_later(wsi, r, proto_code_http_status(c),

@@ -206,9 +206,8 @@ struct session *hub_session_new(enum session_kind kind, struct lws *wsi)
 	s->id = ++hub.next_session_id;
 	snprintf(s->name, sizeof(s->name), "%s#%llu",
 		 kind == SESSION_WS ? "ws" : "sse", (unsigned long long)s->id);
-	s->tokens = (double)hub.conf->server.publish_burst;
-	s->tokens_ms = inbox_now_ms();
-	s->last_write_ms = s->tokens_ms;
+	s->last_write_ms = inbox_now_ms();
+	ratelimit_init(&s->rate, &hub.conf->server, s->last_write_ms);
 	s->next = hub.sessions;
 	if (hub.sessions)
 		hub.sessions->prev = s;

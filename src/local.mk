@@ -13,6 +13,7 @@ libmqgate_a_SOURCES = \
 	src/conf.c src/conf.h \
 	src/acl.c src/acl.h \
 	src/netaddr.c src/netaddr.h \
+	src/ratelimit.c src/ratelimit.h \
 	src/auth.c src/auth.h \
 	src/inbox.c src/inbox.h \
 	src/backend.c src/backend.h \

@@ -40,28 +40,6 @@ static struct pending **publish_slot(uint64_t token)
 	return &publish_table[token % PUBLISH_BUCKETS];
 }
 
-/* Takes a token from the publish rate bucket; false when empty. */
-static bool publish_rate_take(struct session *s)
-{
-	const struct conf_server *cs = &hub.conf->server;
-	int64_t now;
-
-	if (!s || cs->publish_rate == 0 || cs->publish_rate_ms <= 0)
-		return true;
-	now = inbox_now_ms();
-	if (now > s->tokens_ms) {
-		s->tokens += (double)(now - s->tokens_ms) *
-			     (double)cs->publish_rate / (double)cs->publish_rate_ms;
-		if (s->tokens > (double)cs->publish_burst)
-			s->tokens = (double)cs->publish_burst;
-		s->tokens_ms = now;
-	}
-	if (s->tokens < 1.0)
-		return false;
-	s->tokens -= 1.0;
-	return true;
-}
-
 static void publish_reply(struct pending *p, enum proto_code code,
 			  const char *why)
 {
@@ -100,7 +78,7 @@ static enum proto_code publish_fail(char *why, size_t whylen,
 }
 
 enum proto_code publish_submit(const struct cJSON *req,
-			       const struct acl *acl, struct session *rate,
+			       const struct acl *acl, struct ratelimit *rate,
 			       const struct publish_origin *origin, char *why,
 			       size_t whylen)
 {
@@ -149,7 +127,7 @@ enum proto_code publish_submit(const struct cJSON *req,
 	if (!b || !broker_may_publish(b, btopic) || !acl_may_publish(acl, topic))
 		return publish_fail(why, whylen, PROTO_FORBIDDEN,
 				    "not allowed to publish to %.200s", topic);
-	if (!publish_rate_take(rate))
+	if (rate && !ratelimit_take(rate, &hub.conf->server, inbox_now_ms()))
 		return publish_fail(why, whylen, PROTO_RATE_LIMITED,
 				    "publish rate limit exceeded");
 	if (payload_from_json(jp, base64, &bytes, &len, &reason) < 0)

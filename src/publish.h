@@ -18,6 +18,7 @@
 struct acl;
 struct cJSON;
 struct lws;
+struct ratelimit;
 struct session;
 
 #define PUBLISH_MAX_PENDING 10000   /* in flight, all clients together */
@@ -32,10 +33,11 @@ struct publish_origin {
 
 /* Parses and checks a publish request object (a WS frame or a POST body:
  * topic, payload, qos, retain, encoding), then hands it to the broker.
- * Returns PROTO_OK when it is now pending (the answer comes later through
- * the origin), or an error code with why filled (nothing pending). */
+ * `rate` is the client's bucket (NULL: no limit). Returns PROTO_OK when
+ * it is now pending (the answer comes later through the origin), or an
+ * error code with why filled (nothing pending). */
 enum proto_code publish_submit(const struct cJSON *req,
-			       const struct acl *acl, struct session *rate,
+			       const struct acl *acl, struct ratelimit *rate,
 			       const struct publish_origin *origin, char *why,
 			       size_t whylen);
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "acl.h"
+#include "ratelimit.h"
 
 struct lws;
 struct msg;
@@ -63,8 +64,7 @@ struct session {
 
 	struct acl acl;
 	int64_t expires_ms;          /* credentials expire; 0 = never */
-	double tokens;               /* publish rate bucket */
-	int64_t tokens_ms;
+	struct ratelimit rate;       /* publish rate bucket */
 	unsigned pending_publishes;
 
 	bool write_requested;

@@ -145,7 +145,8 @@ static void ws_op_publish(struct session *s, const cJSON *req, const char *id)
 	struct publish_origin origin = { .session = s, .id_json = id };
 	const struct acl *acl = s->acl.owned ? &s->acl : &hub.anonymous;
 	char why[320];
-	enum proto_code c = publish_submit(req, acl, s, &origin, why, sizeof(why));
+	enum proto_code c = publish_submit(req, acl, &s->rate, &origin, why,
+					   sizeof(why));
 
 	if (c != PROTO_OK)
 		ws_error(s, id, c, why);

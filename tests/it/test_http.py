@@ -13,7 +13,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mqgatetest import (Mosquitto, Mqgate, TempDir, b64, check,  # noqa: E402
-                        check_eq, post_json, run, say, wait_for)
+                        check_eq, http_request, post_json, run, say,
+                        wait_for)
 
 ALLOWED = "http://allowed.example"
 
@@ -393,6 +394,27 @@ def t_keepalive_publishes():
     check(gate.running(), "mqgate is still running")
 
 
+def t_publish_rate():
+    """POST /publish is rate limited per client address: 429
+    rate_limited over the burst, served again after a pause"""
+    mosq = Mosquitto()
+    gate = Mqgate(mosq, server={"publish_rate": "2/s", "publish_burst": "3"})
+    body = json.dumps({"topic": "it/r/x", "payload": 1})
+    got = [http_request(gate.port, "POST", "/publish", body=body)[0]
+           for _ in range(5)]
+    check_eq(got, [200, 200, 200, 429, 429],
+             "the burst of 3 passes, then 429")
+    st, _, b = http_request(gate.port, "POST", "/publish", body=body)
+    check_eq((st, json.loads(b)["error"]), (429, "rate_limited"),
+             "the body says rate_limited")
+    time.sleep(0.6)
+    check_eq(http_request(gate.port, "POST", "/publish", body=body)[0], 200,
+             "a token is back after half a second")
+    check(gate.metric("mqgate_publishes_total", result="rate_limited") >= 3,
+          "counted in mqgate_publishes_total{result=rate_limited}")
+
+
 if __name__ == "__main__":
     run([t_publish, t_publish_broker_down, t_cors_and_origin, t_healthz,
-         t_metrics, t_static_files, t_broken_http, t_keepalive_publishes])
+         t_metrics, t_static_files, t_broken_http, t_keepalive_publishes,
+         t_publish_rate])

@@ -161,3 +161,7 @@ endif
 check_PROGRAMS += tests/unit/test_publish
 TESTS += tests/unit/test_publish
 tests_unit_test_publish_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_ratelimit
+TESTS += tests/unit/test_ratelimit
+tests_unit_test_ratelimit_LDADD = $(UNIT_LIBS)

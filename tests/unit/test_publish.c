@@ -3,7 +3,7 @@
  * request (topic, payload, qos, retain, encoding: bad_request), the walls
  * and mounts and the ACL (forbidden), the max_message bound (too_large),
  * the per-session token bucket (rate_limited, refilled by moving the
- * session's tokens_ms back instead of sleeping), and the completion path
+ * session's rate.ms back instead of sleeping), and the completion path
  * with the loopback plugin started through the real inbox and hub: the
  * reply queued on the session as a WebSocket frame, what each broker
  * result becomes, the fail modes, completions after the broker stops,
@@ -96,8 +96,8 @@ static enum proto_code submit_as(struct session *s, const struct acl *acl,
 		exit(99);
 	}
 	why[0] = 0;
-	c = publish_submit(req, acl ? acl : &hub.anonymous, s, &origin, why,
-			   sizeof(why));
+	c = publish_submit(req, acl ? acl : &hub.anonymous, s ? &s->rate : NULL,
+			   &origin, why, sizeof(why));
 	cJSON_Delete(req);
 	return c;
 }
@@ -321,17 +321,17 @@ static void test_walls_and_acl(void)
 
 /* ---- rate --------------------------------------------------------------- */
 
-/* The bucket refills by the time since tokens_ms: a tokens_ms the clock
+/* The bucket refills by the time since rate.ms: a rate.ms the clock
  * never reaches stops the refill, so the checks do not depend on how fast
  * the test runs; rewinding it by ms is the same as pausing that long. */
 static void freeze(struct session *s)
 {
-	s->tokens_ms = INT64_MAX / 2;
+	s->rate.ms = INT64_MAX / 2;
 }
 
 static void rewind_ms(struct session *s, int64_t ms)
 {
-	s->tokens_ms = inbox_now_ms() - ms;
+	s->rate.ms = inbox_now_ms() - ms;
 }
 
 static void test_rate(void)
@@ -350,7 +350,7 @@ static void test_rate(void)
 	CHECK_INT(conf->server.publish_burst, 3);
 	s = hub_session_new(SESSION_WS, NULL);
 	t = hub_session_new(SESSION_WS, NULL);
-	CHECK(s->tokens == 3.0);                   /* a new session: full */
+	CHECK(s->rate.tokens == 3.0);                   /* a new session: full */
 	freeze(s);
 	before = metrics.publishes[METRICS_PUB_RATE_LIMITED];
 	for (int i = 0; i < 3; i++)
