@@ -723,6 +723,10 @@ static void on_readable(struct conn *c)
 			exit(3);
 		n = read(c->fd, c->rx + c->rxlen, RXCAP - c->rxlen);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			if (dead_count < 3)
+				fprintf(stderr, "loadgen: %s: client %d: %s (%s)\n", opt.label,
+					(int)(c - conns), n ? strerror(errno) : "closed by the server",
+					c->state == C_READY ? "after subscribing" : "during the handshake");
 			conn_dead(c);
 			break;
 		}
