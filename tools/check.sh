@@ -222,9 +222,11 @@ else
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 	if build_stage asan "$build/asan" CC=clang-14 --enable-sanitizers; then
-		# The project builds warning-free with clang-14 too.
-		if grep -q 'warning:' "$logs/asan-build.log"; then
-			grep 'warning:' "$logs/asan-build.log" | sort -u | head -n 20
+		# The project builds warning-free with clang-14 too (compiler
+		# diagnostics only: FILE:LINE[:COL]: warning: ...).
+		cc_warning='^[^:[:space:]]+:[0-9]+:([0-9]+:)? warning: '
+		if grep -Eq "$cc_warning" "$logs/asan-build.log"; then
+			grep -E "$cc_warning" "$logs/asan-build.log" | sort -u | head -n 20
 			add_counts 0 1 0
 			note "asan: clang-14 warnings ($logs/asan-build.log)"
 		fi
