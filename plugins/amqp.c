@@ -94,6 +94,7 @@
 
 #include "backoff.h"
 #include "url.h"
+#include "topic.h"
 
 #define AMQP_CH_CONSUME 1
 #define AMQP_CH_PUBLISH 2
@@ -286,40 +287,6 @@ static int amqp_topic_from_key(const void *key, size_t len, char *out)
 	return 0;
 }
 
-/* MQTT matching of a topic name against a filter ('$' rule included). */
-static bool amqp_topic_matches(const char *filter, const char *topic)
-{
-	if ((filter[0] == '#' || filter[0] == '+') && topic[0] == '$')
-		return false;
-	for (;;) {
-		if (filter[0] == '#' && filter[1] == '\0')
-			return true;
-		if (filter[0] == '+') {
-			filter++;
-			while (*topic && *topic != '/')
-				topic++;
-		} else {
-			while (*filter && *filter != '/') {
-				if (*filter != *topic)
-					return false;
-				filter++;
-				topic++;
-			}
-			if (*topic && *topic != '/')
-				return false;
-		}
-		if (!*filter && !*topic)
-			return true;
-		if (*filter == '/' && filter[1] == '#' && filter[2] == '\0' &&
-		    !*topic)
-			return true;
-		if (*filter != '/' || *topic != '/')
-			return false;
-		filter++;
-		topic++;
-	}
-}
-
 /* The QoS of a delivered message: the highest of the matching `in` lines,
  * at most 1 (AMQP delivery with acks is at least once). */
 static int amqp_topic_qos(const struct amqp *a, const char *topic)
@@ -330,7 +297,7 @@ static int amqp_topic_qos(const struct amqp *a, const char *topic)
 		const struct mqgate_topic *t = &a->conf->topics[i];
 
 		if ((t->dir & MQGATE_DIR_IN) && t->qos > qos &&
-		    amqp_topic_matches(t->filter, topic))
+		    topic_matches(t->filter, topic))
 			qos = t->qos;
 	}
 	return qos > 1 ? 1 : qos;

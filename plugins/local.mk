@@ -1,7 +1,8 @@
 # plugins: the broker backends, libtool modules that src/backend.c loads
 # with dlopen from the plugin dir (plugins/.libs during `make check`).
-# Each exports only `mqgate_backend`; backoff.c and url.c are compiled
-# into every module that uses them (no shared helper library).
+# Each exports only `mqgate_backend`; backoff.c and url.c, and the core's
+# topic.c and utf8.c, are compiled into every module that uses them (no
+# shared helper library).
 
 PLUGIN_LDFLAGS = -module -avoid-version -shared \
 	-export-symbols-regex '^mqgate_backend$$'
@@ -9,7 +10,8 @@ PLUGIN_LDFLAGS = -module -avoid-version -shared \
 # loopback: an in-process broker for tests; built, never installed. A
 # noinst libtool library is a convenience archive unless given -rpath.
 noinst_LTLIBRARIES += plugins/loopback.la
-plugins_loopback_la_SOURCES = plugins/loopback.c
+plugins_loopback_la_SOURCES = plugins/loopback.c \
+	src/topic.c src/topic.h src/utf8.c src/utf8.h
 plugins_loopback_la_CFLAGS = $(AM_CFLAGS)
 plugins_loopback_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 plugins_loopback_la_LIBADD = -lpthread
@@ -29,7 +31,8 @@ if BUILD_AMQP
 pkglib_LTLIBRARIES += plugins/amqp.la
 plugins_amqp_la_SOURCES = plugins/amqp.c \
 	plugins/backoff.c plugins/backoff.h \
-	plugins/url.c plugins/url.h
+	plugins/url.c plugins/url.h \
+	src/topic.c src/topic.h src/utf8.c src/utf8.h
 plugins_amqp_la_CFLAGS = $(AM_CFLAGS) $(RABBITMQ_CFLAGS) $(OPENSSL_CFLAGS)
 plugins_amqp_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 # libssl: the TLS context rabbitmq-c hands out (IP address checks).

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "mqgate/backend.h"
+#include "topic.h"
 
 #define LOOPBACK_MAX_QUEUE 10000
 #define LOOPBACK_MAX_DELAY_MS (3600 * 1000)
@@ -101,39 +102,6 @@ static int loopback_parse_fail(const char *s, enum loopback_fail *out)
 	return 0;
 }
 
-/* MQTT filter matching, with the rule that a leading wildcard does not
- * match a topic starting with '$'. */
-static bool loopback_topic_matches(const char *filter, const char *topic)
-{
-	if ((filter[0] == '#' || filter[0] == '+') && topic[0] == '$')
-		return false;
-	for (;;) {
-		if (filter[0] == '#' && filter[1] == '\0')
-			return true;
-		if (filter[0] == '+') {
-			filter++;
-			while (*topic && *topic != '/')
-				topic++;
-		} else {
-			while (*filter && *filter != '/') {
-				if (*filter != *topic)
-					return false;
-				filter++;
-				topic++;
-			}
-			if (*topic && *topic != '/')
-				return false;
-		}
-		if (*filter == '\0')
-			return *topic == '\0';
-		if (*topic == '\0')
-			/* "a/#" also matches "a" */
-			return strcmp(filter, "/#") == 0;
-		filter++;
-		topic++;
-	}
-}
-
 /* The highest QoS of the in/both lines matching topic, or -1. */
 static int loopback_match_qos(const struct mqgate_broker_conf *conf,
 			      const char *topic)
@@ -144,7 +112,7 @@ static int loopback_match_qos(const struct mqgate_broker_conf *conf,
 		const struct mqgate_topic *t = &conf->topics[i];
 
 		if ((t->dir & MQGATE_DIR_IN) && t->qos > best &&
-		    loopback_topic_matches(t->filter, topic))
+		    topic_matches(t->filter, topic))
 			best = t->qos;
 	}
 	return best;
