@@ -5,6 +5,7 @@
 #include "metrics.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -99,6 +100,47 @@ static void metrics_latency(FILE *f)
 		(unsigned long long)metrics.latency_count);
 }
 
+static uint64_t broker_messages_in(const struct broker *b)
+{
+	return b->messages_in;
+}
+
+static uint64_t broker_bytes_in(const struct broker *b)
+{
+	return b->bytes_in;
+}
+
+static uint64_t broker_connects(const struct broker *b)
+{
+	return b->connects;
+}
+
+static uint64_t broker_up(const struct broker *b)
+{
+	return b->state == MQGATE_STATE_CONNECTED;
+}
+
+/* One family with a sample per broker, labelled by name (and type). */
+static void metrics_per_broker(FILE *f, const struct broker_set *brokers,
+			       const char *name, const char *type,
+			       const char *help,
+			       uint64_t (*value)(const struct broker *),
+			       bool type_label)
+{
+	metrics_head(f, name, type, help);
+	for (size_t i = 0; brokers && i < brokers->n; i++) {
+		const struct broker *b = brokers->v[i];
+
+		fprintf(f, "%s{broker=\"", name);
+		metrics_label(f, b->name);
+		if (type_label) {
+			fputs("\",type=\"", f);
+			metrics_label(f, b->type);
+		}
+		fprintf(f, "\"} %llu\n", (unsigned long long)value(b));
+	}
+}
+
 char *metrics_render(const struct broker_set *brokers, size_t *len)
 {
 	char *buf = NULL;
@@ -138,32 +180,16 @@ char *metrics_render(const struct broker_set *brokers, size_t *len)
 	metrics_one(f, "mqgate_broker_messages_too_large_total", "counter",
 		    "Broker messages over max_message, not relayed.",
 		    metrics.messages_too_large);
-	metrics_head(f, "mqgate_messages_in_total", "counter",
-		     "Messages received from each broker.");
-	for (size_t i = 0; brokers && i < brokers->n; i++) {
-		fputs("mqgate_messages_in_total{broker=\"", f);
-		metrics_label(f, brokers->v[i]->name);
-		fprintf(f, "\"} %llu\n",
-			(unsigned long long)brokers->v[i]->messages_in);
-	}
-	metrics_head(f, "mqgate_broker_up", "gauge",
-		     "1 when the broker connection is up.");
-	for (size_t i = 0; brokers && i < brokers->n; i++) {
-		fputs("mqgate_broker_up{broker=\"", f);
-		metrics_label(f, brokers->v[i]->name);
-		fputs("\",type=\"", f);
-		metrics_label(f, brokers->v[i]->type);
-		fprintf(f, "\"} %d\n",
-			brokers->v[i]->state == MQGATE_STATE_CONNECTED);
-	}
-	metrics_head(f, "mqgate_broker_connects_total", "counter",
-		     "Successful broker connections (first and reconnects).");
-	for (size_t i = 0; brokers && i < brokers->n; i++) {
-		fputs("mqgate_broker_connects_total{broker=\"", f);
-		metrics_label(f, brokers->v[i]->name);
-		fprintf(f, "\"} %llu\n",
-			(unsigned long long)brokers->v[i]->connects);
-	}
+	metrics_per_broker(f, brokers, "mqgate_messages_in_total", "counter",
+			   "Messages received from each broker.",
+			   broker_messages_in, false);
+	metrics_per_broker(f, brokers, "mqgate_broker_up", "gauge",
+			   "1 when the broker connection is up.", broker_up,
+			   true);
+	metrics_per_broker(f, brokers, "mqgate_broker_connects_total",
+			   "counter",
+			   "Successful broker connections (first and reconnects).",
+			   broker_connects, false);
 	metrics_one(f, "mqgate_history_messages", "gauge",
 		    "Messages held for resume.", metrics.history_msgs);
 	metrics_one(f, "mqgate_history_bytes", "gauge",
@@ -180,14 +206,9 @@ char *metrics_render(const struct broker_set *brokers, size_t *len)
 	metrics_one(f, "mqgate_queued_messages_max", "gauge",
 		    "Messages waiting in the longest client queue.",
 		    metrics.queued_max);
-	metrics_head(f, "mqgate_bytes_in_total", "counter",
-		     "Payload bytes received from each broker.");
-	for (size_t i = 0; brokers && i < brokers->n; i++) {
-		fputs("mqgate_bytes_in_total{broker=\"", f);
-		metrics_label(f, brokers->v[i]->name);
-		fprintf(f, "\"} %llu\n",
-			(unsigned long long)brokers->v[i]->bytes_in);
-	}
+	metrics_per_broker(f, brokers, "mqgate_bytes_in_total", "counter",
+			   "Payload bytes received from each broker.",
+			   broker_bytes_in, false);
 	metrics_latency(f);
 	if (fclose(f) != 0) {
 		free(buf);
