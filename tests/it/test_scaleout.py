@@ -139,6 +139,9 @@ def t_two_instances():
     wait_for("haproxy sees instance one down",
              lambda: only_on(lb, ep_two), timeout=10)
     mosq.pub("it/s/t1", "after-move")
+    for c in clients:
+        if c not in victims:   # on two: two has ingested it
+            c.expect(op="message", topic="it/s/t1", payload="after-move")
     for c in victims:
         moved = lb.ws()
         check_eq(epoch_of(moved), ep_two,
@@ -170,8 +173,14 @@ def t_sse_moved():
     one.stop()
     wait_for("haproxy routes to two only", lambda: only_on(lb, ep_two),
              timeout=10)
+    # A watcher on instance two: once it has B1, two's cache has the
+    # state the moved client must get (delivery from the broker is
+    # asynchronous to the publisher's ack).
+    watch = two.ws()
+    watch.subscribe("it/e/#", snapshot=False)
     mosq.pub("it/e/a", "A2")
     mosq.pub("it/e/b", "B1")
+    watch.expect(op="message", topic="it/e/b", payload="B1")
     s2 = lb.sse(["it/e/#"], headers={"Last-Event-ID": ev.id})
     evs = s2.events(3)
     check_eq(evs[0].field("event"), "reset", "first comes event: reset")
