@@ -6,6 +6,7 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@
 #include "publish.h"
 #include "server.h"
 #include "session.h"
+#include "utf8.h"
 
 #include "config.h"
 
@@ -153,16 +155,21 @@ static void ws_op_publish(struct session *s, const cJSON *req, const char *id)
 }
 
 /* The id of a refused frame, when a lenient reading finds one, so the
- * client can match the error to its request. malloc'd JSON text or NULL. */
+ * client can match the error to its request. malloc'd JSON text or NULL.
+ * cJSON copies string bytes as they are: an id that is not valid UTF-8
+ * is left out, or the reply would be a text frame a browser must fail
+ * the connection for (RFC 6455, 8.1). */
 static char *ws_salvage_id(const char *text, size_t len)
 {
 	cJSON *j = cJSON_ParseWithLength(text, len);
 	const cJSON *jid = cJSON_GetObjectItemCaseSensitive(j, "id");
 	char *id = NULL;
 
-	if (cJSON_IsString(jid) || cJSON_IsNumber(jid)) {
+	if (cJSON_IsString(jid) ||
+	    (cJSON_IsNumber(jid) && isfinite(jid->valuedouble))) {
 		id = cJSON_PrintUnformatted(jid);
-		if (id && strlen(id) > PROTO_ID_MAX) {
+		if (id && (strlen(id) > PROTO_ID_MAX ||
+			   !utf8_valid(id, strlen(id)))) {
 			free(id);
 			id = NULL;
 		}
@@ -187,9 +194,11 @@ static void ws_handle(struct session *s, const char *text, size_t len)
 	}
 	jid = cJSON_GetObjectItemCaseSensitive(req, "id");
 	if (jid) {
-		if (!cJSON_IsString(jid) && !cJSON_IsNumber(jid)) {
+		/* A number beyond a double (1e400) would be echoed as null. */
+		if (!cJSON_IsString(jid) && !(cJSON_IsNumber(jid) &&
+					      isfinite(jid->valuedouble))) {
 			ws_error(s, NULL, PROTO_BAD_REQUEST,
-				 "'id' must be a string or a number");
+				 "'id' must be a string or a finite number");
 			goto out;
 		}
 		id = cJSON_PrintUnformatted(jid);

@@ -47,3 +47,7 @@ EXTRA_DIST += tests/it/test_amqp.py
 if BUILD_AMQP
 TESTS += tests/it/test_amqp.py
 endif
+
+# Bad input and abusive load, the quick version of tests/bench/battery.py.
+TESTS += tests/it/test_battery.py
+EXTRA_DIST += tests/it/test_battery.py
