@@ -1,125 +1,128 @@
 /*
  * mqgate-worker.js - the SharedWorker that lets every tab of an origin
- * share one mqgate connection. mqgate.connect() starts it (share: true);
- * it runs the same client code (mqgate.js) with a direct connection and
- * relays subscriptions, messages, publishes and state over each tab's
- * MessagePort. It owns that one client and, per port, the tab's
- * subscriptions: a tab that says `bye` (pagehide) or whose port closes
- * loses them, and the connection closes with the last tab.
+ * share one mqgate connection. mqgate.connect() starts it (share: true),
+ * one per daemon URL and settings: its name is "mqgate " and the JSON
+ * array [url, transport, token, has a tokenProvider]. It runs the client
+ * library (mqgate.js) with a direct connection and serves each tab over
+ * its MessagePort with the frames of the WebSocket protocol:
+ *
+ *   tab -> worker: subscribe, unsubscribe, publish (each answered with ok
+ *                  or error and the frame's id), tok {n, token | error}
+ *                  (the answer to a token request), bye (the tab goes);
+ *   worker -> tab: message, reset, error (not tied to a request),
+ *                  state {s, tr} (the connection's state and transport,
+ *                  first on connect), tok {n} (a token is needed).
+ *
+ * It owns that one client and, per port, the tab's subscriptions: a tab
+ * that says bye or whose port closes loses them, and the connection
+ * closes with the last tab.
  */
 /* global mqgate */
 importScripts('mqgate.js');
 
-var client = null;
-var ports = new Set();
-var tokwait = new Map();	/* n -> {res, rej, t}: token asked of a tab */
-var tokn = 0;
+const [url, transport, token, tp] = JSON.parse(self.name.slice(7));
+const ports = new Set();
+const tokwait = new Map();	/* n -> {res, rej, t}: token asked of a tab */
+let client = null;
+let tokn = 0;
 
-function bcast(m) {
-	ports.forEach(function (p) { p.postMessage(m); });
-}
+const bcast = (m) => ports.forEach((p) => p.postMessage(m));
+const errframe = (e, id) =>
+	({ op: 'error', id, code: e.code || 'internal', message: e.message });
 
-/* The client's tokenProvider: ask a tab that has one. */
+/* The client's tokenProvider: ask a tab (every tab here has one). */
 function asktoken() {
-	return new Promise(function (res, rej) {
-		var n = ++tokn, p = null;
+	return new Promise((res, rej) => {
+		const n = ++tokn, p = ports.values().next().value;
 
-		ports.forEach(function (x) {
-			if (x.tp && !p)
-				p = x;
-		});
 		if (!p)
 			return rej(new Error('no tab can provide a token'));
-		tokwait.set(n, { res: res, rej: rej, t: setTimeout(function () {
+		tokwait.set(n, { res, rej, t: setTimeout(() => {
 			tokwait.delete(n);
 			rej(new Error('token request timed out'));
 		}, 10000) });
-		p.postMessage({ t: 'tok', n: n });
+		p.postMessage({ op: 'tok', n });
 	});
 }
 
-function start(d) {
-	client = mqgate.connect(d.url, { share: false, token: d.token,
-		transport: d.transport, tokenProvider: d.tp ? asktoken : null });
-	client.on('state', function (s, tr) {
-		bcast({ t: 'state', s: s, tr: tr });
+function start() {
+	client = mqgate.connect(url, { share: false, transport,
+		token: token || undefined, tokenProvider: tp ? asktoken : null });
+	client.on('state', (s, tr) => bcast({ op: 'state', s, tr }));
+	client.on('reset', (reason) => bcast({ op: 'reset', reason }));
+	client.on('error', (e) => bcast(errframe(e)));
+}
+
+/* Answer frame `f` of port `p` when `done` settles: ok with the fields
+ * it resolves with, or the error. */
+function reply(p, f, done) {
+	done.then((x) => p.postMessage({ op: 'ok', id: f.id, ...x }),
+		  (e) => p.postMessage(errframe(e, f.id)));
+}
+
+/* A tab's subscribe: one subscription of the client per filter. */
+function subscribe(p, f) {
+	const us = f.topics.map((t) => {
+		const u = client.subscribe(t, (m) =>
+			p.postMessage({ op: 'message', ...m }),
+			{ snapshot: f.snapshot });
+		const set = p.subs.get(t) || new Set();
+
+		p.subs.set(t, set.add(u));
+		u.topic = t;
+		return u;
 	});
-	client.on('reset', function (r) { bcast({ t: 'reset', reason: r }); });
-	client.on('error', function (e) {
-		bcast({ t: 'error', code: e.code || 'internal',
-			message: e.message });
-	});
+
+	reply(p, f, Promise.all(us.map((u) => u.ready)).then(
+		(tt) => ({ topics: tt.flat() }), (e) => {
+			for (const u of us) {
+				u();
+				p.subs.get(u.topic)?.delete(u);
+			}
+			throw e;
+		}));
+}
+
+function unsubscribe(p, t) {
+	p.subs.get(t)?.forEach((u) => u());
+	p.subs.delete(t);
 }
 
 function drop(p) {
 	if (!ports.delete(p))
 		return;
-	p.subs.forEach(function (u) { u(); });
-	p.subs.clear();
+	[...p.subs.keys()].forEach((t) => unsubscribe(p, t));
 	p.close();
-	if (!ports.size && client) {
+	if (!ports.size) {
 		client.close();
 		client = null;
 	}
 }
 
-function handle(p, d) {
-	var u, w;
+function handle(p, f) {
+	const w = tokwait.get(f.n);
+	const { op, id, ...frame } = f;
 
-	switch (d.t) {
-	case 'hello':
-		p.tp = d.tp;
-		if (!client)
-			start(d);
-		p.postMessage({ t: 'state', s: client.state,
-				tr: client.transport });
+	switch (op) {
+	case 'subscribe':
+		subscribe(p, f);
 		break;
-	case 'sub':
-		if (!client || p.subs.has(d.sid))
-			break;
-		u = client.subscribe(d.f, function (m) {
-			p.postMessage({ t: 'msg', sid: d.sid, m: m });
-		}, { snapshot: d.o && d.o.snapshot, onReset: function (r) {
-			p.postMessage({ t: 'sreset', sid: d.sid, reason: r });
-		} });
-		p.subs.set(d.sid, u);
-		u.ready.then(function (topics) {
-			p.postMessage({ t: 'sub', sid: d.sid, topics: topics });
-		}, function (e) {
-			p.subs.delete(d.sid);
-			if (e.code !== 'cancelled')
-				p.postMessage({ t: 'sub', sid: d.sid,
-						code: e.code, message: e.message });
-		});
+	case 'unsubscribe':
+		f.topics.forEach((t) => unsubscribe(p, t));
+		p.postMessage({ op: 'ok', id });
 		break;
-	case 'unsub':
-		u = p.subs.get(d.sid);
-		if (u) {
-			p.subs.delete(d.sid);
-			u();
-		}
-		break;
-	case 'pub':
-		if (!client)
-			break;
-		client.publish(d.topic, d.payload, d.o).then(function () {
-			p.postMessage({ t: 'pub', pid: d.pid });
-		}, function (e) {
-			p.postMessage({ t: 'pub', pid: d.pid,
-					code: e.code || 'internal',
-					message: e.message });
-		});
+	case 'publish':
+		reply(p, f, client.pub(frame));
 		break;
 	case 'tok':
-		w = tokwait.get(d.n);
 		if (!w)
 			break;
-		tokwait.delete(d.n);
+		tokwait.delete(f.n);
 		clearTimeout(w.t);
-		if (d.error)
-			w.rej(new Error(d.error));
+		if ('error' in f)
+			w.rej(new Error(f.error));
 		else
-			w.res(d.token);
+			w.res(f.token);
 		break;
 	case 'bye':
 		drop(p);
@@ -127,12 +130,14 @@ function handle(p, d) {
 	}
 }
 
-self.onconnect = function (e) {
-	var p = e.ports[0];
+self.onconnect = (e) => {
+	const p = e.ports[0];
 
-	p.subs = new Map();	/* sid -> unsubscribe function */
+	p.subs = new Map();	/* filter -> Set of unsubscribe functions */
 	ports.add(p);
-	p.onmessage = function (ev) { handle(p, ev.data); };
-	p.addEventListener('close', function () { drop(p); });
-	p.start();
+	if (!client)
+		start();
+	p.onmessage = (ev) => handle(p, ev.data);
+	p.addEventListener('close', () => drop(p));
+	p.postMessage({ op: 'state', s: client.state, tr: client.transport });
 };

@@ -5,9 +5,10 @@
  * the global `mqgate`; ES modules import it through /mqgate.esm.js; workers
  * use importScripts(). It owns the connection to the daemon (WebSocket, or
  * Server-Sent Events + POST /publish as the fallback), reconnection with
- * jittered backoff and resume by event id, the per-subscription routing
- * and de-duplication of messages, and the tab side of the shared
- * connection that www/mqgate-worker.js keeps for all tabs of an origin.
+ * jittered backoff and resume by event id, and the per-subscription
+ * routing and de-duplication of messages. With tab sharing the connection
+ * is www/mqgate-worker.js's, and the worker's port carries the same
+ * frames as the WebSocket would (plus `state` and `tok`, see there).
  * API and behaviour: www/README.md.
  */
 ((G) => {
@@ -21,6 +22,25 @@
 
 	const mkerr = (code, message) =>
 		Object.assign(new Error(message || code), { code });
+
+	/* Call a user function, if any; its exception is reported, not
+	 * propagated. */
+	function safe(fn, ...a) {
+		try {
+			fn?.(...a);
+		} catch (e) {
+			setTimeout(() => { throw e; });
+		}
+	}
+
+	/* A JSON object from the daemon; {} when it is not one. */
+	function parse(s) {
+		try {
+			return JSON.parse(s) || {};
+		} catch (e) {
+			return {};
+		}
+	}
 
 	/* MQTT filter matching; `$` topics never match a leading wildcard. */
 	function match(filter, topic) {
@@ -38,20 +58,25 @@
 		return i === t.length;
 	}
 
-	/* "<epoch>-<seq>" -> [epoch, seq]; ids are otherwise opaque. */
-	function idsplit(id) {
-		const i = id ? id.lastIndexOf('-') : -1;
-		return i < 0 ? null : [id.slice(0, i), +id.slice(i + 1)];
+	/* Whether event id `a` is `b` or older: ids are "<epoch>-<seq>", and
+	 * ids of different epochs (daemon runs) are not ordered. */
+	function upto(a, b) {
+		const [x, y] = [a, b].map((id) => /^(.*)-(\d+)$/.exec(id));
+		return !!x && !!y && x[1] === y[1] && +x[2] <= +y[2];
 	}
 
-	/* Message object handed to handlers (shared by them: do not mutate). */
+	const filters = (subs) => [...new Set([...subs].map((s) => s.filter))];
+
+	/* Message object handed to handlers (shared by them: do not mutate).
+	 * From the shared worker a base64 payload arrives decoded already. */
 	function decode(m) {
 		const o = { topic: m.topic, payload: m.payload, retain: !!m.retain,
 			    qos: m.qos | 0, ts: m.ts, event: m.event };
 		if (m.encoding === 'base64') {
-			o.payload = Uint8Array.from(atob(m.payload),
-						    (c) => c.charCodeAt(0));
-			o.encoding = 'base64';
+			o.encoding = m.encoding;
+			if (typeof o.payload === 'string')
+				o.payload = Uint8Array.from(atob(o.payload),
+							    (c) => c.charCodeAt(0));
 		}
 		return o;
 	}
@@ -60,14 +85,10 @@
 	function pubframe(topic, p, o) {
 		const f = { topic, payload: p ?? '', qos: o.qos | 0,
 			    retain: !!o.retain };
-		if (p instanceof ArrayBuffer)
-			p = new Uint8Array(p);
-		if (ArrayBuffer.isView(p)) {
-			let s = '';
-			p = new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
-			for (let i = 0; i < p.length; i += 0x8000)
-				s += String.fromCharCode(...p.subarray(i, i + 0x8000));
-			f.payload = btoa(s);
+		if (p instanceof ArrayBuffer || ArrayBuffer.isView(p)) {
+			p = new Uint8Array(p.buffer || p, p.byteOffset, p.byteLength);
+			f.payload = btoa(Array.from(p, (b) => String.fromCharCode(b))
+					 .join(''));
 			f.encoding = 'base64';
 		}
 		return f;
@@ -81,28 +102,46 @@
 	const qs = (pairs) => pairs.filter((p) => p[1] != null)
 		.map((p) => p[0] + '=' + encodeURIComponent(p[1])).join('&');
 
-	/* Call a user function; its exception is reported, not propagated. */
-	const later = (fn) => (...a) => {
-		try {
-			fn(...a);
-		} catch (e) {
-			setTimeout(() => { throw e; });
-		}
-	};
-
 	/* Bodies of an error reply from POST /publish or GET /events. */
-	const httperr = (r) => r.json().catch(() => ({})).then((j) =>
-		mkerr(j.error || 'http_' + r.status, j.message || r.statusText));
+	const httperr = (r) => r.json().catch(noop).then((j) =>
+		mkerr(j?.error || 'http_' + r.status, j?.message || r.statusText));
 
-	/* Listener registry and subscription bookkeeping both clients share. */
-	class Emitter {
-		constructor() {
-			this.ls = {};
-			this.state = 'connecting';
-			this.transport = null;
-			this.subs = new Map();	/* sid -> subscription; owns them */
-			this.sid = 0;
+	class Client {
+		ls = {};		/* event -> [listener] */
+		subs = new Set();	/* subscriptions; owns them */
+		seen = new Map();	/* event id -> [subscription]; bounded */
+		req = new Map();	/* frame id -> {res, rej, t} */
+		outq = [];		/* {f, res, rej} until connected */
+		rid = 0;
+		tries = 0;
+		state = 'connecting';
+		transport = null;
+
+		/* `w`: the shared worker holding the connection, or none to
+		 * connect directly. */
+		constructor(url, o, w) {
+			this.o = o;
+			this.base = base(url);
+			if (!w)
+				return void this.go();
+			this.port = w.port;
+			this.port.onmessage = (e) => {
+				this.ready = true;
+				this.frame(e.data);
+			};
+			/* The worker would not start: use a connection of our own
+			 * (what was sent to the worker is lost and redone). */
+			w.onerror = () => {
+				if (!this.ready) {
+					this.port = null;
+					this.dropped();
+				}
+			};
+			this.bye = () => this.port?.postMessage({ op: 'bye' });
+			G.addEventListener('pagehide', this.bye);
 		}
+
+		/* ---- events ---- */
 
 		on(ev, fn) {
 			const l = this.ls[ev] || (this.ls[ev] = []);
@@ -115,8 +154,8 @@
 		}
 
 		emit(ev, ...a) {
-			for (const fn of (this.ls[ev] || []).slice())
-				later(fn)(...a);
+			for (const fn of [...this.ls[ev] || []])
+				safe(fn, ...a);
 		}
 
 		set(s, tr) {
@@ -127,69 +166,23 @@
 			}
 		}
 
-		/* A new subscription record with its `ready` promise. */
-		mksub(filter, fn, o) {
-			const s = { id: ++this.sid, filter: String(filter),
-				    fn: later(fn), o: o || {} };
-			s.ready = new Promise((res, rej) => {
-				s.res = res;
-				s.rej = rej;
-			});
-			s.ready.catch(noop);
-			this.subs.set(s.id, s);
-			return s;
-		}
-
-		granted(s, topics) {
-			if (this.subs.get(s.id) === s) {
-				s.ok = true;
-				s.res(topics || [s.filter]);
-			}
-		}
-
-		failed(s, e) {
-			if (this.subs.get(s.id) === s) {
-				this.subs.delete(s.id);
-				s.rej(e);
-				if (s.o.onError)
-					later(s.o.onError)(e);
-			}
-		}
-	}
-
-	/* ---- direct connection ---------------------------------------------- */
-
-	class Client extends Emitter {
-		constructor(url, o) {
-			super();
-			this.o = o;
-			this.base = base(url);
-			this.seen = new Map();	/* event id -> [sid]; bounded */
-			this.req = new Map();	/* frame id -> {res, rej, t} */
-			this.outq = [];		/* {f, res, rej} until connected */
-			this.rid = 0;
-			this.tries = 0;
-			this.sticky = false;	/* ws refused, sse worked */
-			this.go();
-		}
+		/* ---- connection ---- */
 
 		async go() {
 			const o = this.o, t = o.transport || 'auto';
 
 			this.timer = null;
-			if (this.closed)
-				return;
 			try {
-				this.tok = o.tokenProvider ? await o.tokenProvider()
-					: o.token;
+				this.tok = await (o.tokenProvider ? o.tokenProvider()
+					: o.token);
 			} catch (e) {
 				this.emit('error', e);
 				return this.retry();
 			}
 			if (this.closed)
 				return;
-			if (t === 'sse' || this.sticky || typeof WebSocket !== 'function')
-				return this.sse(false);
+			if (t === 'sse' || this.sticky)
+				return this.sse();
 			this.wsopen(t === 'auto');
 		}
 
@@ -204,12 +197,17 @@
 						500 + Math.random() * (max - 500));
 		}
 
+		/* Connected. Once SSE worked where the WebSocket did not (`auto`
+		 * only gets to SSE that way), it stays on SSE. */
 		opened(tr) {
+			if (this.closed)
+				return;
 			this.tries = 0;
 			this.was = true;
+			this.sticky = tr === 'sse';
 			this.set('open', tr);
 			for (const q of this.outq.splice(0))
-				this.send(q.f).then(q.res, q.rej);
+				this.pub(q.f).then(q.res, q.rej);
 		}
 
 		/* The transport died: everything in flight is lost; try again. */
@@ -224,26 +222,36 @@
 				r.rej(e);
 			}
 			this.req.clear();
-			if (!this.closed)
-				this.retry();
+			this.retry();
 		}
 
 		close() {
 			this.closed = true;
 			clearTimeout(this.timer);
+			if (this.bye) {
+				this.bye();
+				G.removeEventListener('pagehide', this.bye);
+			}
 			this.ws?.close(1000);
 			this.es?.close();
 			this.es2?.close();
-			this.ws = this.es = this.es2 = null;
+			this.ws = this.es = this.es2 = this.port = null;
 			this.dropped();
 			for (const q of this.outq.splice(0))
 				q.rej(mkerr('unavailable', 'client closed'));
 			this.set('closed', null);
 		}
 
-		/* ---- WebSocket ---- */
+		/* ---- frames: WebSocket or the shared worker's port ---- */
+
+		/* Frames with replies reach the daemon (or the worker) now. */
+		framed() {
+			return this.port || this.transport === 'ws';
+		}
 
 		wsopen(fallback) {
+			/* refused, or no WebSocket here */
+			const fail = () => fallback ? this.sse() : this.retry();
 			let ws, up = false;
 
 			try {
@@ -251,7 +259,7 @@
 					'/ws?' + qs([['access_token', this.tok]]),
 					'mqgate.v1');
 			} catch (e) {
-				return fallback ? this.sse(true) : this.retry();
+				return fail();
 			}
 			this.ws = ws;
 			ws.onopen = () => {
@@ -265,87 +273,88 @@
 					});
 				}, 25000);
 			};
-			ws.onmessage = (e) => {
-				let m;
-				try {
-					m = JSON.parse(e.data);
-				} catch (x) {
-					return;
-				}
-				this.frame(m);
-			};
+			ws.onmessage = (e) => this.frame(parse(e.data));
 			ws.onclose = () => {
 				if (this.ws !== ws)
 					return;
 				this.ws = null;
 				if (up)
 					this.dropped();
-				else if (fallback)
-					this.sse(true);
 				else
-					this.retry();
+					fail();
 			};
 		}
 
 		frame(m) {
-			const r = m.id != null && this.req.get(m.id);
+			const r = this.req.get(m.id);
+			const e = m.op === 'error' && mkerr(m.code, m.message);
 
 			if (m.op === 'message')
 				this.msg(m);
 			else if (m.op === 'reset')
 				this.reset(m.reason);
-			else if (m.op === 'hello')
-				this.server = m;
+			else if (m.op === 'state')	/* the worker's connection */
+				this.set(m.s, m.tr);
+			else if (m.op === 'tok')	/* the worker needs a token */
+				Promise.resolve().then(this.o.tokenProvider).then(
+					(token) => ({ token }), (x) => ({ error: String(x) }))
+					.then((a) => this.port?.postMessage({ op: 'tok',
+						n: m.n, ...a }));
 			else if (r) {
 				this.req.delete(m.id);
 				clearTimeout(r.t);
-				if (m.op === 'error')
-					r.rej(mkerr(m.code, m.message));
+				if (e)
+					r.rej(e);
 				else
 					r.res(m);
-			} else if (m.op === 'error') {
-				this.emit('error', mkerr(m.code, m.message));
+			} else if (e) {
+				this.emit('error', e);
 			}
 		}
 
-		/* Send a frame that expects a reply; resolves with the reply. */
+		/* Send a frame that expects a reply; resolves with the reply.
+		 * Through the worker there is no time limit here: the worker's
+		 * connection has its own. */
 		call(f, ms) {
-			const ws = this.ws;
+			const ws = this.ws, port = this.port;
 
 			return new Promise((res, rej) => {
-				const id = f.id = ++this.rid;
-				if (ws?.readyState !== 1)
+				const id = f.id = ++this.rid, r = { res, rej };
+				if (!port && ws?.readyState !== 1)
 					return rej(mkerr('unavailable', 'not connected'));
-				this.req.set(id, { res, rej, t: setTimeout(() => {
+				this.req.set(id, r);
+				if (port)
+					return port.postMessage(f);
+				r.t = setTimeout(() => {
 					this.req.delete(id);
 					rej(mkerr('timeout', 'no reply from server'));
-				}, ms || 30000) });
+				}, ms || 30000);
 				ws.send(JSON.stringify(f));
 			});
 		}
 
-		/* Publish over whatever is connected now. */
-		send(f) {
-			const h = { 'Content-Type': 'application/json' };
-
-			if (this.transport === 'ws')
-				return this.call({ op: 'publish', ...f }).then(noop);
-			if (this.tok)
-				h.Authorization = 'Bearer ' + this.tok;
-			return fetch(this.base + '/publish', { method: 'POST',
-				headers: h, body: JSON.stringify(f) }).then((r) => {
-				if (!r.ok)
-					return httperr(r).then((e) => { throw e; });
-			}, () => {
-				throw mkerr('unavailable', 'cannot reach ' + this.base);
-			});
+		publish(topic, payload, o) {
+			return this.pub(pubframe(topic, payload, o || {}));
 		}
 
-		publish(topic, payload, o) {
-			const f = pubframe(topic, payload, o || {});
-
+		/* A publish frame body: sent over whatever is connected, or
+		 * queued until connected (the worker hands its tabs' frames
+		 * here). */
+		pub(f) {
+			if (this.framed())
+				return this.call({ op: 'publish', ...f }).then(noop);
 			if (this.transport)
-				return this.send(f);
+				return fetch(this.base + '/publish', { method: 'POST',
+					headers: { 'Content-Type': 'application/json',
+						...this.tok && { Authorization:
+								 'Bearer ' + this.tok } },
+					body: JSON.stringify(f) }).then(async (r) => {
+					if (!r.ok)
+						throw await httperr(r);
+				}, () => {
+					throw mkerr('unavailable',
+						    'cannot reach ' + this.base);
+				});
 			if (this.closed || this.outq.length >= QUEUE_MAX)
 				return Promise.reject(mkerr('unavailable',
 							    'not connected'));
@@ -357,19 +366,17 @@
 		 * in one request from the last event id; new ones get their own
 		 * request and snapshot. */
 		resume() {
-			const act = [], fresh = [];
+			const old = [...this.subs].filter((s) => s.ok);
 
-			for (const s of this.subs.values())
-				(s.ok ? act : fresh).push(s);
-			if (act.length)
-				this.wssub(act, this.lastId);
-			for (const s of fresh)
-				this.wssub([s]);
+			if (old.length)
+				this.wssub(old, this.lastId);
+			for (const s of this.subs)
+				if (!s.ok)
+					this.wssub([s]);
 		}
 
 		wssub(subs, since) {
-			const f = { op: 'subscribe',
-				    topics: [...new Set(subs.map((s) => s.filter))] };
+			const f = { op: 'subscribe', topics: filters(subs) };
 
 			if (since)
 				f.since = since;
@@ -380,7 +387,7 @@
 					this.granted(s, m.topics);
 			}, (e) => {
 				if (e.lost || e.code === 'timeout')
-					return;
+					return;	/* done again on the next connection */
 				for (const s of subs) {	/* find the culprit */
 					if (subs.length > 1)
 						this.wssub([s]);
@@ -392,42 +399,46 @@
 
 		/* ---- Server-Sent Events ---- */
 
-		/* Open a stream for every subscription. `resync`: the stream
-		 * replaces a working one (subscriptions changed) and overlaps it
-		 * until it is open, so nothing is lost in between. */
-		sse(fromws, resync) {
-			const subs = [...this.subs.values()];
-			const topics = [...new Set(subs.map((s) => s.filter))];
-			let since = this.lastId, es, up = false, url;
-
-			if (resync && subs.some((s) => !s.ok))
-				since = null;	/* a new filter needs its snapshot */
-			if (!topics.length) {
-				if (resync) {
-					this.es?.close();
-					this.es = null;
-					return;
-				}
-				/* Nothing to stream: just check the daemon is there. */
-				return fetch(this.base + '/healthz').then((r) => {
-					if (r.status !== 200 && r.status !== 503)
-						throw 0;
-					this.sticky ||= fromws;
-					this.opened('sse');
-				}).catch(() => this.retry());
-			}
-			url = this.base + '/events?' + qs(topics.map((t) =>
+		/* Open a stream for every subscription, instead of the one
+		 * still opening, if any. One that runs (the subscriptions
+		 * changed) goes only once the new one is open, so nothing is
+		 * lost in between; a new filter then needs a snapshot rather
+		 * than a resume. */
+		sse() {
+			const subs = [...this.subs], topics = filters(subs);
+			const since = this.es && subs.some((s) => !s.ok) ? null
+				: this.lastId;
+			const url = this.base + '/events?' + qs(topics.map((t) =>
 				['topic', t]).concat([['lastEventId', since],
 						      ['access_token', this.tok]]));
+			let es, up = false;
+
+			this.es2?.close();
+			this.es2 = null;
+			if (this.closed)
+				return;
+			if (!topics.length) {
+				this.es?.close();	/* the last filter went */
+				this.es = null;
+				/* Nothing to stream: just check the daemon is there
+				 * (and stream what was subscribed meanwhile). */
+				if (this.transport !== 'sse')
+					fetch(this.base + '/healthz').then((r) => {
+						if (r.status !== 200 && r.status !== 503)
+							throw 0;
+						this.opened('sse');
+						this.resync();
+					}).catch(() => this.retry());
+				return;
+			}
 			try {
-				es = new EventSource(url);
+				es = this.es2 = new EventSource(url);
 			} catch (e) {
 				return this.retry();
 			}
-			this.es2?.close();
-			this.es2 = es;
 			es.onopen = () => {
 				const old = this.es;
+
 				up = true;
 				this.es = es;
 				this.es2 = null;
@@ -436,37 +447,20 @@
 				for (const s of subs)
 					if (!since || s.ok)
 						this.granted(s);
-				if (!resync) {
-					this.sticky ||= fromws;
-					this.opened('sse');
-				}
-				if (this.subs.size !== subs.length ||
-				    subs.some((s) => !s.ok))
-					this.resync();
+				this.opened('sse');
+				if (since && subs.some((s) => !s.ok))
+					this.resync();	/* for their snapshots */
 			};
-			es.onmessage = (e) => {
-				let m;
-				try {
-					m = JSON.parse(e.data);
-				} catch (x) {
-					return;
-				}
-				m.event = e.lastEventId;
-				this.msg(m);
-			};
-			es.addEventListener('reset', (e) => {
-				let r;
-				try {
-					r = JSON.parse(e.data).reason;
-				} catch (x) {}
-				this.reset(r);
-			});
+			es.onmessage = (e) =>
+				this.msg({ ...parse(e.data), event: e.lastEventId });
+			es.addEventListener('reset',
+					    (e) => this.reset(parse(e.data).reason));
 			es.onerror = () => {
 				es.close();
 				if (this.es2 === es)
 					this.es2 = null;
 				if (!up)
-					this.probe(url, subs, resync, fromws);
+					this.probe(url, subs);
 				else if (this.es === es) {
 					this.es = null;
 					this.dropped();
@@ -475,264 +469,145 @@
 		}
 
 		/* A stream would not open: learn why from the HTTP status. A
-		 * refused new filter fails its subscriptions; the rest retry. */
-		probe(url, subs, resync, fromws) {
+		 * refused new filter fails its subscriptions and the stream is
+		 * opened again without them; otherwise it is tried again later
+		 * (the old stream, if any, runs on meanwhile). */
+		probe(url, subs) {
 			const ac = new AbortController();
 
-			fetch(url, { signal: ac.signal }).then((r) => {
-				if (r.ok) {
-					ac.abort();
-					throw 0;
-				}
-				return httperr(r).then((e) => {
-					let n = 0;
-					for (const s of subs)
-						if (!s.ok && (r.status === 400 ||
-							      r.status === 403) && ++n)
-							this.failed(s, e);
-					if (!n)
-						this.emit('error', e);
-					throw n;
-				});
-			}).catch((x) => {
-				const n = typeof x === 'number' ? x : 0;
-				if (resync)
-					setTimeout(() => this.resync(), n ? 0 : 1000);
-				else if (n)
-					this.sse(fromws);
+			fetch(url, { signal: ac.signal }).then(async (r) => {
+				const e = !r.ok && await httperr(r);
+				const bad = r.status === 400 || r.status === 403 ?
+					subs.filter((s) => !s.ok) : [];
+
+				ac.abort();
+				for (const s of bad)
+					this.failed(s, e);
+				if (e && !bad.length)
+					this.emit('error', e);
+				return bad.length;
+			}).catch(noop).then((n) => {
+				if (n)
+					this.sse();
+				else if (this.es)
+					setTimeout(() => this.resync(), 1000);
 				else
 					this.retry();
 			});
 		}
 
-		/* Subscriptions changed on SSE: reopen once this turn ends. */
+		/* Subscriptions changed on SSE (open or opening): reopen once
+		 * this turn ends. */
 		resync() {
 			if (this.rs)
 				return;
 			this.rs = true;
-			Promise.resolve().then(() => {
+			queueMicrotask(() => {
 				this.rs = false;
-				if (this.transport === 'sse' && !this.closed)
-					this.sse(false, true);
+				if (this.transport === 'sse' || this.es2)
+					this.sse();
 			});
 		}
 
 		/* ---- subscriptions and delivery ---- */
 
 		subscribe(filter, fn, o) {
-			const s = this.mksub(filter, fn, o);
+			const s = { filter: String(filter), fn, o: o || {} };
 			const unsub = () => {
-				if (this.subs.get(s.id) !== s)
+				if (!this.subs.delete(s))
 					return;
-				this.subs.delete(s.id);
 				s.rej(mkerr('cancelled', 'unsubscribed'));
-				for (const x of this.subs.values())
-					if (x.filter === s.filter)
-						return;
-				if (this.transport === 'ws')
+				if (filters(this.subs).includes(s.filter))
+					return;
+				if (this.framed())
 					this.call({ op: 'unsubscribe',
 						    topics: [s.filter] }).catch(noop);
-				else if (this.transport === 'sse')
+				else
 					this.resync();
 			};
 
+			unsub.ready = s.ready = new Promise((res, rej) => {
+				s.res = res;
+				s.rej = rej;
+			});
+			s.ready.catch(noop);
+			this.subs.add(s);
 			if (s.o.snapshot === false)
 				s.after = this.lastId;
-			if (this.transport === 'ws')
+			if (this.framed())
 				this.wssub([s]);
-			else if (this.transport === 'sse')
+			else
 				this.resync();
-			unsub.ready = s.ready;
 			return unsub;
 		}
 
+		granted(s, topics) {
+			if (this.subs.has(s)) {
+				s.ok = true;
+				s.res(topics || [s.filter]);
+			}
+		}
+
+		failed(s, e) {
+			if (this.subs.delete(s)) {
+				s.rej(e);
+				safe(s.o.onError, e);
+			}
+		}
+
 		/* Deliver to each matching subscription that has not had this
-		 * event id yet. */
+		 * event id yet (nor, with snapshot: false, an older one). */
 		msg(m) {
-			const id = m.event, cur = idsplit(id);
-			const last = idsplit(this.lastId);
-			let got = id ? this.seen.get(id) : null, out = null;
+			const id = m.event;
+			let got = this.seen.get(id), out;
 
 			if (typeof m.topic !== 'string')
 				return;
-			if (cur && (!last || cur[0] !== last[0] || cur[1] > last[1]))
+			if (id && !upto(id, this.lastId))
 				this.lastId = id;
-			for (const s of this.subs.values()) {
-				const a = idsplit(s.after);
-				if (!match(s.filter, m.topic) || got?.includes(s.id) ||
-				    (a && cur && a[0] === cur[0] && cur[1] <= a[1]))
+			for (const s of this.subs) {
+				if (!match(s.filter, m.topic) || got?.includes(s) ||
+				    upto(id, s.after))
 					continue;
 				if (id && !got) {
 					this.seen.set(id, got = []);
 					if (this.seen.size > SEEN_MAX)
 						this.seen.delete(this.seen.keys().next().value);
 				}
-				got?.push(s.id);
-				s.fn(out || (out = decode(m)));
+				got?.push(s);
+				safe(s.fn, out ||= decode(m));
 			}
 		}
 
 		/* The history asked for is gone: a fresh snapshot follows. */
 		reset(reason) {
 			this.seen.clear();
-			for (const s of this.subs.values()) {
+			for (const s of this.subs) {
 				s.after = null;
-				if (s.o.onReset)
-					later(s.o.onReset)(reason);
+				safe(s.o.onReset, reason);
 			}
 			this.emit('reset', reason);
 		}
 	}
 
-	/* ---- tab side of the shared connection -------------------------------- */
-
-	class Shared extends Emitter {
-		constructor(url, o, wurl) {
-			const w = new SharedWorker(wurl, { name: 'mqgate ' +
-				JSON.stringify([base(url), o.transport || 'auto',
-						o.token || '', !!o.tokenProvider]) });
-
-			super();
-			this.url = url;
-			this.o = o;
-			this.pubs = new Map();	/* pid -> {res, rej} */
-			w.onerror = () => {
-				if (!this.ready)
-					this.direct();
-			};
-			this.port = w.port;
-			this.port.onmessage = (e) => this.in(e.data);
-			this.port.start();
-			this.post({ t: 'hello', url: base(url), transport: o.transport,
-				    token: o.token, tp: !!o.tokenProvider });
-			this.bye = () => this.post({ t: 'bye' });
-			G.addEventListener('pagehide', this.bye);
-		}
-
-		post(m) {
-			this.port?.postMessage(m);
-		}
-
-		/* The worker would not start: use a connection of our own. */
-		direct() {
-			const d = this.d = new Client(this.url, { ...this.o });
-
-			this.port = null;
-			d.on('state', (s, tr) => this.set(s, tr));
-			d.on('reset', (r) => this.emit('reset', r));
-			d.on('error', (e) => this.emit('error', e));
-			for (const s of this.subs.values()) {
-				s.u = d.subscribe(s.filter, s.fn, s.o);
-				s.u.ready.then(s.res, s.rej);
-			}
-			for (const p of this.pubs.values())
-				p.rej(mkerr('unavailable', 'shared worker failed'));
-			this.pubs.clear();
-		}
-
-		in(m) {
-			const s = this.subs.get(m.sid), p = this.pubs.get(m.pid);
-			const e = m.code && mkerr(m.code, m.message);
-
-			this.ready = true;
-			switch (m.t) {
-			case 'state':
-				this.set(m.s, m.tr);
-				break;
-			case 'msg':
-				s?.fn(m.m);
-				break;
-			case 'sub':
-				if (!s)
-					break;
-				if (e)
-					this.failed(s, e);
-				else
-					this.granted(s, m.topics);
-				break;
-			case 'sreset':
-				if (s?.o.onReset)
-					later(s.o.onReset)(m.reason);
-				break;
-			case 'reset':
-				this.emit('reset', m.reason);
-				break;
-			case 'error':
-				this.emit('error', e);
-				break;
-			case 'pub':
-				this.pubs.delete(m.pid);
-				if (p)
-					e ? p.rej(e) : p.res();
-				break;
-			case 'tok':
-				Promise.resolve().then(this.o.tokenProvider).then(
-					(token) => this.post({ t: 'tok', n: m.n, token }),
-					(x) => this.post({ t: 'tok', n: m.n,
-							   error: String(x) }));
-				break;
-			}
-		}
-
-		subscribe(filter, fn, o) {
-			const s = this.mksub(filter, fn, o);
-			const unsub = () => {
-				if (!this.subs.delete(s.id))
-					return;
-				s.rej(mkerr('cancelled', 'unsubscribed'));
-				s.u?.();
-				this.post({ t: 'unsub', sid: s.id });
-			};
-
-			if (this.d) {
-				s.u = this.d.subscribe(s.filter, s.fn, s.o);
-				s.u.ready.then(s.res, s.rej);
-			} else {
-				this.post({ t: 'sub', sid: s.id, f: s.filter,
-					    o: { snapshot: s.o.snapshot } });
-			}
-			unsub.ready = s.ready;
-			return unsub;
-		}
-
-		publish(topic, payload, o) {
-			const pid = ++this.sid;
-
-			if (this.d)
-				return this.d.publish(topic, payload, o);
-			return new Promise((res, rej) => {
-				this.pubs.set(pid, { res, rej });
-				this.post({ t: 'pub', pid, topic, payload,
-					    o: { qos: o?.qos, retain: o?.retain } });
-			});
-		}
-
-		close() {
-			this.d?.close();
-			this.bye();
-			G.removeEventListener('pagehide', this.bye);
-			this.port = null;
-			this.set('closed', null);
-		}
-	}
-
-	/* ---- entry point ------------------------------------------------------ */
-
+	/* With `share`, the connection is a shared worker's: one per daemon
+	 * URL and settings, which its name carries. Where there is no
+	 * SharedWorker, or the worker URL is of another origin, the
+	 * constructor throws and the tab connects directly. */
 	function connect(url, o) {
 		let w;
 
 		if (url && typeof url === 'object')
 			({ url, ...o } = url);
 		o = { ...o };
-		w = o.workerUrl || base(url) + '/mqgate-worker.js';
-		if (o.share !== false && typeof SharedWorker === 'function' &&
-		    G.location &&
-		    new URL(w, G.location.href).origin === G.location.origin) {
-			try {
-				return new Shared(url, o, w);
-			} catch (e) { /* fall through: direct connection */ }
-		}
-		return new Client(url, o);
+		try {
+			if (o.share !== false)
+				w = new SharedWorker(o.workerUrl || base(url) +
+						     '/mqgate-worker.js', { name: 'mqgate ' +
+					JSON.stringify([base(url), o.transport || 'auto',
+							o.token || '', !!o.tokenProvider]) });
+		} catch (e) { /* a direct connection */ }
+		return new Client(url, o, w);
 	}
 
 	G.mqgate = { version: 1, connect, match };
