@@ -191,6 +191,11 @@ static void sub_filter(char *buf, size_t cap, int i)
 
 static atomic_bool publisher_done, publisher_stop;
 static uint64_t publish_start_ns, publish_end_ns;
+static uint64_t publish_errors;
+/* Opened before the subscribers, so the descriptor is small: libmosquitto
+ * waits on its socket with select(), which cannot take one >= 1024. */
+static struct mosquitto *pub_mosq;
+static int pub_fd = -1;
 
 static size_t make_payload(char *buf, size_t cap, int n)
 {
@@ -231,37 +236,49 @@ static void publisher_linger(void)
 	}
 }
 
-static void *publish_mqtt(void *arg)
+static void publisher_open_mqtt(void)
 {
-	struct mosquitto *m;
-	char buf[65536], topic[256];
-
-	(void)arg;
 	mosquitto_lib_init();
-	m = mosquitto_new(NULL, true, NULL);
-	if (!m || mosquitto_connect(m, opt.pub_host, opt.pub_port, 60) != MOSQ_ERR_SUCCESS) {
+	pub_mosq = mosquitto_new(NULL, true, NULL);
+	if (!pub_mosq ||
+	    mosquitto_connect(pub_mosq, opt.pub_host, opt.pub_port, 60) != MOSQ_ERR_SUCCESS ||
+	    mosquitto_loop_start(pub_mosq) != MOSQ_ERR_SUCCESS) {
 		fprintf(stderr, "loadgen: cannot connect the MQTT publisher\n");
 		exit(2);
 	}
-	mosquitto_loop_start(m);
+}
+
+static void publisher_close_mqtt(void)
+{
+	mosquitto_disconnect(pub_mosq);
+	mosquitto_loop_stop(pub_mosq, false);
+	mosquitto_destroy(pub_mosq);
+	mosquitto_lib_cleanup();
+}
+
+static void *publish_mqtt(void *arg)
+{
+	char buf[65536], topic[256];
+
+	(void)arg;
 	publish_start_ns = now_ns();
 	for (int i = 0; i < opt.messages; i++) {
 		size_t len;
+		int rc;
 
 		pace(i);
 		pub_topic(topic, sizeof(topic), i);
 		len = make_payload(buf, sizeof(buf), i);
-		while (mosquitto_publish(m, NULL, topic, (int)len, buf, 0, false) ==
-		       MOSQ_ERR_NOMEM)
+		while ((rc = mosquitto_publish(pub_mosq, NULL, topic, (int)len, buf, 0,
+					       false)) == MOSQ_ERR_NOMEM)
 			usleep(100);
+		if (rc != MOSQ_ERR_SUCCESS && publish_errors++ == 0)
+			fprintf(stderr, "loadgen: %s: publish: %s\n", opt.label,
+				mosquitto_strerror(rc));
 	}
 	publish_end_ns = now_ns();
 	atomic_store(&publisher_done, true);
 	publisher_linger();
-	mosquitto_disconnect(m);
-	mosquitto_loop_stop(m, false);
-	mosquitto_destroy(m);
-	mosquitto_lib_cleanup();
 	return NULL;
 }
 
@@ -314,7 +331,7 @@ static int http_response(int fd)
  * (reopened when the server closes it). */
 static void *publish_http(void *arg)
 {
-	int fd = tcp_connect_blocking(opt.host, opt.port);
+	int fd = pub_fd;
 	char body[65536], req[70000], topic[256];
 
 	(void)arg;
@@ -345,9 +362,25 @@ static void *publish_http(void *arg)
 		}
 	}
 	publish_end_ns = now_ns();
-	close(fd);
+	pub_fd = fd;
 	atomic_store(&publisher_done, true);
 	return NULL;
+}
+
+static void publisher_open(void)
+{
+	if (opt.pub_path)
+		pub_fd = tcp_connect_blocking(opt.host, opt.port);
+	else
+		publisher_open_mqtt();
+}
+
+static void publisher_close(void)
+{
+	if (opt.pub_path)
+		close(pub_fd);
+	else
+		publisher_close_mqtt();
 }
 
 /* ---- subscribers -------------------------------------------------------- */
@@ -958,7 +991,7 @@ static void run_fanout(double setup_s)
 	stop_publisher(pub);
 	qsort(lat_us, lat_n, sizeof(*lat_us), cmp_u32);
 	printf("%s: clients=%d messages=%d distinct=%d offered=%s pub_rate=%.0f/s "
-	       "delivered=%llu lost=%llu reordered=%llu dead=%d "
+	       "pub_errors=%llu delivered=%llu lost=%llu reordered=%llu dead=%d "
 	       "rate=%.0f/s p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
 	       "connect_rate=%.0f/s server_rss_kb=%ld server_cpu_s=%.2f "
 	       "server_us_per_msg=%.2f loadgen_cpu_s=%.2f wall_s=%.2f\n",
@@ -967,7 +1000,7 @@ static void run_fanout(double setup_s)
 	       publish_end_ns > publish_start_ns
 		       ? opt.messages / ((double)(publish_end_ns - publish_start_ns) / 1e9)
 		       : 0.0,
-	       (unsigned long long)delivered,
+	       (unsigned long long)publish_errors, (unsigned long long)delivered,
 	       (unsigned long long)(expected - (delivered < expected ? delivered : expected)),
 	       (unsigned long long)reordered, dead_count,
 	       last_rx_ns > publish_start_ns
@@ -1041,8 +1074,13 @@ int main(int argc, char **argv)
 	if (!conns || !lat_us || ep < 0)
 		return 3;
 
-	if (opt.resume > 0)
-		return run_resume(&setup_s);
+	if (opt.messages > 0 || opt.resume > 0)
+		publisher_open();
+	if (opt.resume > 0) {
+		o = run_resume(&setup_s);
+		publisher_close();
+		return o;
+	}
 
 	rss0 = rss_kb(opt.server_pid);
 	setup_s = connect_all(0, opt.clients);
@@ -1065,5 +1103,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	run_fanout(setup_s);
+	publisher_close();
 	return 0;
 }
