@@ -67,17 +67,15 @@
 
 	const filters = (subs) => [...new Set([...subs].map((s) => s.filter))];
 
-	/* Message object handed to handlers (shared by them: do not mutate).
-	 * From the shared worker a base64 payload arrives decoded already. */
+	/* Message object handed to handlers (shared by them: do not mutate):
+	 * the frame's fields but op. From the shared worker a base64 payload
+	 * arrives decoded already. */
 	function decode(m) {
-		const o = { topic: m.topic, payload: m.payload, retain: !!m.retain,
-			    qos: m.qos | 0, ts: m.ts, event: m.event };
-		if (m.encoding === 'base64') {
-			o.encoding = m.encoding;
-			if (typeof o.payload === 'string')
-				o.payload = Uint8Array.from(atob(o.payload),
-							    (c) => c.charCodeAt(0));
-		}
+		const { op, ...o } = m;
+
+		if (o.encoding === 'base64' && typeof o.payload === 'string')
+			o.payload = Uint8Array.from(atob(o.payload),
+						    (c) => c.charCodeAt(0));
 		return o;
 	}
 
@@ -94,10 +92,11 @@
 		return f;
 	}
 
-	/* http(s) base of the daemon: explicit url, ws(s):// or the page. */
+	/* http(s) base of the daemon: explicit url, ws(s):// or the page;
+	 * without trailing slashes or a /ws or /events path. */
 	const base = (url) => String(url || G.location?.origin || '')
-		.replace(/^ws(s?):/i, 'http$1:').replace(/\/+$/, '')
-		.replace(/\/(ws|events)$/, '');
+		.replace(/^ws(s?):/i, 'http$1:')
+		.replace(/(\/ws|\/events)?\/*$/, '');
 
 	const qs = (pairs) => pairs.filter((p) => p[1] != null)
 		.map((p) => p[0] + '=' + encodeURIComponent(p[1])).join('&');
@@ -144,7 +143,8 @@
 		/* ---- events ---- */
 
 		on(ev, fn) {
-			const l = this.ls[ev] || (this.ls[ev] = []);
+			const l = this.ls[ev] ||= [];
+
 			l.push(fn);
 			return () => {
 				const i = l.indexOf(fn);
@@ -169,7 +169,7 @@
 		/* ---- connection ---- */
 
 		async go() {
-			const o = this.o, t = o.transport || 'auto';
+			const o = this.o, t = o.transport;
 
 			this.timer = null;
 			try {
@@ -183,7 +183,7 @@
 				return;
 			if (t === 'sse' || this.sticky)
 				return this.sse();
-			this.wsopen(t === 'auto');
+			this.wsopen(t !== 'ws');	/* auto */
 		}
 
 		/* Jittered exponential backoff: 0.5 s .. 30 s. */
@@ -235,7 +235,7 @@
 			this.ws?.close(1000);
 			this.es?.close();
 			this.es2?.close();
-			this.ws = this.es = this.es2 = this.port = null;
+			this.port = null;
 			this.dropped();
 			for (const q of this.outq.splice(0))
 				q.rej(mkerr('unavailable', 'client closed'));
