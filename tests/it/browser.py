@@ -3,7 +3,8 @@
 Starts Debian's headless chromium through chromedriver (selenium 4 Service)
 with a fresh profile directory, and offers small helpers the tests share:
 waiting for a condition, running async JavaScript, loading mqgate.js into a
-page of the daemon's origin, and saving screenshots under tests/out/.
+page of the daemon's origin, and saving screenshots under tests/out/ of the
+build tree (never the source tree, which `make distcheck` makes read-only).
 
 Missing chromium, chromedriver or selenium makes the test exit 77 (skipped).
 Each Browser owns its chromedriver process and its profile directory and
@@ -56,13 +57,26 @@ def require():
     _import_selenium()
 
 
+_out = None
+
+
 def out_dir():
-    """tests/out/ in the source tree (git-ignored): test artifacts."""
-    top = os.environ.get("top_srcdir") or os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..")
-    d = os.path.join(top, "tests", "out")
-    os.makedirs(d, exist_ok=True)
-    return d
+    """Where test artifacts go: tests/out/ in the build tree
+    ($top_builddir, which `make check` sets; `make clean` removes the
+    files), or a new temporary directory when there is none or it cannot
+    be written. The same directory for the whole process."""
+    global _out
+    if _out is None:
+        top = os.environ.get("top_builddir")
+        d = os.path.join(top, "tests", "out") if top else None
+        try:
+            os.makedirs(d, exist_ok=True)
+            if not os.access(d, os.W_OK):
+                raise OSError("not writable")
+        except (OSError, TypeError):
+            d = tempfile.mkdtemp(prefix="mqgate-test-out-")
+        _out = d
+    return _out
 
 
 class Browser:
@@ -151,8 +165,10 @@ class Browser:
             "features": [{"name": "prefers-color-scheme", "value": scheme}]})
 
     def screenshot(self, name):
+        """Saves a PNG of the window as `name` in out_dir(); its path."""
         path = os.path.join(out_dir(), name)
-        self.driver.save_screenshot(path)
+        if not self.driver.save_screenshot(path):
+            raise AssertionError("could not save " + path)
         return path
 
     def console(self):

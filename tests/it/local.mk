@@ -25,6 +25,8 @@ TESTS += tests/it/test_browser_dashboard.py \
 EXTRA_DIST += tests/it/browser.py tests/it/test_browser_dashboard.py \
 	tests/it/test_browser_resume.py tests/it/test_browser_sse.py \
 	tests/it/test_browser_share.py
+# Their screenshots (browser.py: tests/out/ of the build tree).
+CLEANFILES += tests/out/*.png
 
 # Reload of broker sections (SIGHUP) with clients connected.
 TESTS += tests/it/test_reload.py

@@ -4,7 +4,8 @@ against mosquitto + mqgate: a value published to the broker shows within a
 second, JSON numbers get one sparkline per field, binary payloads show as
 bytes, the publish form reaches the broker with the exact bytes and shows
 the broker's ok (and the error code for a bad topic), update times move.
-Saves light and dark screenshots under tests/out/."""
+Saves light, dark and narrow screenshots under tests/out/ of the build
+tree."""
 
 import os
 import sys
