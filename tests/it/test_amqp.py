@@ -238,7 +238,9 @@ def t_restart():
     st, h = gate.healthz()
     check_eq((st, h["brokers"]["plant"]["state"]), (200, "connected"),
              "healthz 200 with plant connected")
-    rmq.stop()
+    # Stopping a node can take many seconds on a loaded machine: the
+    # subscriber keeps answering pings meanwhile, as a browser would.
+    while_pinging(ws, rmq.stop)
 
     # The subscriber keeps answering the server's pings meanwhile, as a
     # browser does (a client that stops reading gets disconnected).
