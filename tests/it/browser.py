@@ -226,12 +226,14 @@ class Mosquitto(mqgatetest.Mosquitto):
 
 
 class Mqgate(mqgatetest.Mqgate):
-    """mqgate with one MQTT broker (`topic = # both 1`), anonymous
-    subscribe and publish, the source tree's www/ as docroot."""
+    """mqgate with one MQTT broker (`topic = # both 1`), the source tree's
+    www/ as docroot and, unless `auth` gives other lines for [auth],
+    anonymous subscribe and publish."""
 
-    def __init__(self, mosq, origins=None, extra_server=""):
+    def __init__(self, mosq, origins=None, extra_server="", auth=None):
         self._origins = origins
         self._extra_server = extra_server
+        self._auth = auth or "anonymous_subscribe = #\nanonymous_publish = #\n"
         mqgatetest.Mqgate.__init__(self, mosq)
 
     def write_conf(self, *args, **kw):
@@ -239,13 +241,12 @@ class Mqgate(mqgatetest.Mqgate):
             os.path.dirname(os.path.abspath(__file__)), "..", "..")
         text = ("[server]\nlisten = 127.0.0.1:%d\ndocroot = %s\n"
                 "origins = %s\nplugin_dir = %s\nkeepalive = 5s\nuser = %s\n%s\n"
-                "[auth]\nanonymous_subscribe = #\n"
-                "anonymous_publish = #\n\n"
+                "[auth]\n%s\n"
                 "[broker home]\ntype = mqtt\n"
                 "url = mqtt://127.0.0.1:%d\ntopic = # both 1\n"
                 % (self.port, os.path.abspath(os.path.join(src, "www")),
                    self._origins or self.base, mqgatetest.PLUGIN_DIR,
-                   mqgatetest.CURRENT_USER, self._extra_server,
+                   mqgatetest.CURRENT_USER, self._extra_server, self._auth,
                    self.mosq.port))
         with open(self.conf, "w") as f:
             f.write(text)

@@ -21,10 +21,11 @@ EXTRA_DIST += tests/it/mqgatetest.py tests/it/test_ws_ops.py \
 TESTS += tests/it/test_browser_dashboard.py \
 	tests/it/test_browser_resume.py \
 	tests/it/test_browser_sse.py \
-	tests/it/test_browser_share.py
+	tests/it/test_browser_share.py \
+	tests/it/test_browser_client.py
 EXTRA_DIST += tests/it/browser.py tests/it/test_browser_dashboard.py \
 	tests/it/test_browser_resume.py tests/it/test_browser_sse.py \
-	tests/it/test_browser_share.py
+	tests/it/test_browser_share.py tests/it/test_browser_client.py
 # Their screenshots (browser.py: tests/out/ of the build tree).
 CLEANFILES += tests/out/*.png
 
