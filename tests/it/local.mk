@@ -29,6 +29,10 @@ EXTRA_DIST += tests/it/browser.py tests/it/test_browser_dashboard.py \
 # Their screenshots (browser.py: tests/out/ of the build tree).
 CLEANFILES += tests/out/*.png
 
+# Size of the client library; minified too when MQGATE_TERSER names terser.
+TESTS += tests/it/test_browser_size.py
+EXTRA_DIST += tests/it/test_browser_size.py
+
 # Reload of broker sections (SIGHUP) with clients connected.
 TESTS += tests/it/test_reload.py
 EXTRA_DIST += tests/it/test_reload.py
