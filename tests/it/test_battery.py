@@ -62,5 +62,46 @@ def t_refused_ids():
           f)
 
 
+def t_content_length():
+    """POST /publish: a Content-Length that is not plain digits, or given
+    twice, is refused with 400 and the connection closed (the body is
+    never taken for a next request); an empty body is answered at once
+    even with bytes pipelined after it"""
+    mosq = Mosquitto()
+    gate = Mqgate(mosq, server=battery.SERVER, broker=battery.BROKER)
+    host = b"Host: 127.0.0.1:%d\r\n" % gate.port
+    body = b'{"topic":"bat/x","payload":1}'
+    pipelined = b"GET /livez HTTP/1.1\r\n" + host + b"\r\n"
+    cases = [(v, b"Content-Length: " + v + b"\r\n") for v in (
+        b"+5", b"5 5", b"0x10", b"abc", b"1e3", b"-1", b"29x")]
+    cases.append((b"29 and 3", b"Content-Length: %d\r\nContent-Length: 3"
+                  b"\r\n" % len(body)))
+    cases.append((b"3 and 29", b"Content-Length: 3\r\nContent-Length: %d"
+                  b"\r\n" % len(body)))
+    for what, header in cases:
+        got = battery.http_one(gate.port, [
+            b"POST /publish HTTP/1.1\r\n" + host + header + b"\r\n" + body +
+            pipelined], True, wait=3.0)
+        check_eq(got, "400", "Content-Length %s: one 400, nothing else "
+                 "answered" % what.decode())
+    got = battery.http_one(gate.port, [
+        b"POST /publish HTTP/1.1\r\n" + host + b"Content-Length: "
+        b"99999999999999999999999\r\n\r\n" + body + pipelined], True,
+        wait=3.0)
+    check_eq(got, "413", "a Content-Length of 23 digits: one 413")
+    for what, extra in ((b"a request", pipelined), (b"junk", b"junk"),
+                        (b"nothing", b"")):
+        got = battery.http_one(gate.port, [
+            b"POST /publish HTTP/1.1\r\n" + host + b"Content-Length: 0\r\n"
+            b"\r\n" + extra], True, wait=3.0)
+        check_eq(got, "400", "Content-Length 0 followed by %s: 400 at once"
+                 % what.decode())
+    got = battery.http_one(gate.port, [
+        b"POST /publish HTTP/1.1\r\n" + host + b"Content-Length: %d\r\n"
+        b"\r\n" % len(body) + body + pipelined], True, wait=3.0)
+    check_eq(got, "200+200", "a right Content-Length: the publish and the "
+             "pipelined request both answered")
+
+
 if __name__ == "__main__":
-    run([t_refused_ids])
+    run([t_refused_ids, t_content_length])
