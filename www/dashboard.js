@@ -198,6 +198,8 @@
 			requestAnimationFrame(paint);
 	}
 
+	/* The series' graph, its points spread over the whole width; it
+	 * has at least two values. */
 	function sparkline(s, key) {
 		var W = 120, H = 26, v = s.vals, lo = Math.min.apply(null, v);
 		var hi = Math.max.apply(null, v), span = hi - lo || 1, pts, x, y;
@@ -218,8 +220,7 @@
 				s.el.append(s.num);
 		}
 		pts = v.map(function (val, i) {
-			x = v.length < 2 ? W : i * W / (SERIES_LEN - 1) +
-				(SERIES_LEN - v.length) * W / (SERIES_LEN - 1);
+			x = i * W / (v.length - 1);
 			y = H - 2 - (val - lo) / span * (H - 4);
 			return x.toFixed(1) + ',' + y.toFixed(1);
 		});
@@ -250,7 +251,10 @@
 			n.ago.title = new Date(m.ts).toLocaleString();
 			n.meta.append(n.ago);
 			n.series.forEach(function (s, key) {
-				var e = sparkline(s, key);
+				var e;
+				if (s.vals.length < 2)	/* one value: no trend */
+					return;
+				e = sparkline(s, key);
 				if (e.parentNode !== n.sparks)
 					n.sparks.append(e);
 			});

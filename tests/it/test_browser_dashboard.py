@@ -4,8 +4,8 @@ against mosquitto + mqgate: a value published to the broker shows within a
 second, JSON numbers get one sparkline per field, binary payloads show as
 bytes, the publish form reaches the broker with the exact bytes and shows
 the broker's ok (and the error code for a bad topic), update times move.
-Saves light, dark and narrow screenshots under tests/out/ of the build
-tree."""
+Saves light, dark and narrow (top and topic tree) screenshots under
+tests/out/ of the build tree."""
 
 import os
 import sys
@@ -103,6 +103,9 @@ def run(b, mosq, gate):
     b.driver.set_window_size(420, 900)
     time.sleep(0.3)
     print("screenshot:", b.screenshot("dashboard-narrow.png"))
+    b.js("document.getElementById('tree').scrollIntoView()")
+    time.sleep(0.3)
+    print("screenshot:", b.screenshot("dashboard-narrow-tree.png"))
 
 
 def form(b, topic, payload, qos):
