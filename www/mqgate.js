@@ -264,8 +264,8 @@
 			this.ws = ws;
 			ws.onopen = () => {
 				up = true;
+				this.resume();	/* before queued publishes go */
 				this.opened('ws');
-				this.resume();
 				this.pinger = setInterval(() => {
 					this.call({ op: 'ping' }, 10000).catch(() => {
 						if (this.ws === ws)
