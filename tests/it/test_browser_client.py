@@ -13,13 +13,16 @@ the dashboard, resume, SSE and sharing tests see:
 - SSE: a refused filter reaches onError while the stream goes on, POST
   /publish carries the token;
 - no token: the refusal is an `error` event with code unauthorized; a
-  tokenProvider that throws: an `error` event with its error."""
+  tokenProvider that throws: an `error` event with its error;
+- the example page of www/README.md, against a second (anonymous)
+  daemon, logs what the README says it does."""
 
 import base64
 import hashlib
 import hmac
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -50,14 +53,17 @@ def main():
     with open(secret, "wb") as f:
         f.write(SECRET + b"\n")
     mosq = browser.Mosquitto()
-    gate = None
+    gate = anon = None
     try:
         gate = browser.Mqgate(mosq, auth="jwt_secret_file = %s\n" % secret)
+        anon = browser.Mqgate(mosq)
         with browser.Browser() as b:
             run(b, mosq, gate)
+            readme_example(b, anon)
     finally:
-        if gate:
-            gate.cleanup()
+        for g in (gate, anon):
+            if g:
+                g.cleanup()
         mosq.stop()
         os.remove(secret)
         os.rmdir(tmp)
@@ -204,6 +210,25 @@ def refused(b):
     b.wait("tokenProvider error", lambda: "no token here" in
            b.js("return herrs"))
     b.js("g.close(); h.close();")
+
+
+def readme_example(b, gate):
+    """The script of www/README.md's example page, as written there."""
+    top = os.environ.get("top_srcdir") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    with open(os.path.join(top, "www", "README.md")) as f:
+        text = f.read()
+    block = re.search(r"## Example\n.*?```html\n(.*?)```", text, re.S)
+    assert block, "no html example in www/README.md"
+    script = re.findall(r"<script>\n(.*?)</script>", block.group(1), re.S)
+    assert len(script) == 1, script
+    b.load_library(gate.base)
+    b.js("window.out = []; console.log = (...a) => out.push(a);")
+    b.js(script[0])
+    want = [["open", "ws"], ["published"], ["demo/hello", {"text": "hi"}]]
+    b.wait("the README's console output", lambda: all(
+        w in b.js("return out") for w in want), timeout=15)
+    assert b.js("return out")[0] == ["open", "ws"], b.js("return out")
 
 
 if __name__ == "__main__":
