@@ -58,3 +58,7 @@ endif
 # Bad input and abusive load, the quick version of tests/bench/battery.py.
 TESTS += tests/it/test_battery.py
 EXTRA_DIST += tests/it/test_battery.py
+
+# TLS listener.
+TESTS += tests/it/test_tls.py
+EXTRA_DIST += tests/it/test_tls.py

@@ -933,8 +933,11 @@ class WsClient:
     look for one reply while messages keep arriving."""
 
     def __init__(self, url, subprotocol="mqgate.v1", headers=None,
-                 timeout=5.0, hello=True, sockopt=None, origin=None):
+                 timeout=5.0, hello=True, sockopt=None, origin=None,
+                 sslopt=None):
         opts = {"timeout": timeout}
+        if sslopt:
+            opts["sslopt"] = sslopt
         if subprotocol:
             opts["subprotocols"] = [subprotocol]
         if headers:
