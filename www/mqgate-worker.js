@@ -1,10 +1,11 @@
 /*
  * mqgate-worker.js - the SharedWorker that lets every tab of an origin
  * share one mqgate connection. mqgate.connect() starts it (share: true),
- * one per daemon URL and settings: its name is "mqgate " and the JSON
- * array [url, transport, token, has a tokenProvider]. It runs the client
- * library (mqgate.js) with a direct connection and serves each tab over
- * its MessagePort with the frames of the WebSocket protocol:
+ * one per daemon URL and settings: its name is "mqgate/2 " (2: the
+ * version of the messages below) and the JSON array [url, transport,
+ * token, has a tokenProvider]. It runs the client library (mqgate.js)
+ * with a direct connection and serves each tab over its MessagePort with
+ * the frames of the WebSocket protocol:
  *
  *   tab -> worker: subscribe, unsubscribe, publish (each answered with ok
  *                  or error and the frame's id), tok {n, token | error}
@@ -20,7 +21,8 @@
 /* global mqgate */
 importScripts('mqgate.js');
 
-const [url, transport, token, tp] = JSON.parse(self.name.slice(7));
+const [url, transport, token, tp] =
+	JSON.parse(self.name.slice(self.name.indexOf(' ')));
 const ports = new Set();
 const tokwait = new Map();	/* n -> {res, rej, t}: token asked of a tab */
 let client = null;

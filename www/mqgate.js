@@ -591,9 +591,11 @@
 	}
 
 	/* With `share`, the connection is a shared worker's: one per daemon
-	 * URL and settings, which its name carries. Where there is no
-	 * SharedWorker, or the worker URL is of another origin, the
-	 * constructor throws and the tab connects directly. */
+	 * URL and settings, which its name carries after the version of
+	 * what tabs and worker say to each other (so that a tab never joins
+	 * a worker of an older release still running for other tabs). Where
+	 * there is no SharedWorker, or the worker URL is of another origin,
+	 * the constructor throws and the tab connects directly. */
 	function connect(url, o) {
 		let w;
 
@@ -603,7 +605,7 @@
 		try {
 			if (o.share !== false)
 				w = new SharedWorker(o.workerUrl || base(url) +
-						     '/mqgate-worker.js', { name: 'mqgate ' +
+						     '/mqgate-worker.js', { name: 'mqgate/2 ' +
 					JSON.stringify([base(url), o.transport || 'auto',
 							o.token || '', !!o.tokenProvider]) });
 		} catch (e) { /* a direct connection */ }
