@@ -6,9 +6,14 @@
 #include "hub.h"
 
 #include <errno.h>
+#include <libwebsockets.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "backend.h"
 #include "conf.h"
@@ -195,6 +200,23 @@ void hub_drain_inbox(void)
 
 /* ---- sessions ----------------------------------------------------------- */
 
+/* A WebSocket peer that leaves data unacknowledged for twice the
+ * keepalive plus 5 s (the server's pings make sure there is some) is
+ * dropped by the kernel: the hang-up of lws's ping policy, which
+ * server.c turns off because its timers cost O(clients) each. */
+static void hub_session_user_timeout(struct lws *wsi)
+{
+	int64_t ka = hub.conf->server.keepalive_ms;
+	unsigned int ms;
+	int fd = lws_get_socket_fd(wsi);
+
+	if (ka <= 0 || fd < 0 || ka > (int64_t)(UINT32_MAX - 5000) / 2)
+		return;
+	ms = (unsigned int)(2 * ka + 5000);
+	if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)) < 0)
+		log_debug("hub", "TCP_USER_TIMEOUT: %s", strerror(errno));
+}
+
 struct session *hub_session_new(enum session_kind kind, struct lws *wsi)
 {
 	struct session *s = calloc(1, sizeof(*s));
@@ -203,6 +225,8 @@ struct session *hub_session_new(enum session_kind kind, struct lws *wsi)
 		return NULL;
 	s->kind = kind;
 	s->wsi = wsi;
+	if (kind == SESSION_WS && wsi)
+		hub_session_user_timeout(wsi);
 	s->id = ++hub.next_session_id;
 	snprintf(s->name, sizeof(s->name), "%s#%llu",
 		 kind == SESSION_WS ? "ws" : "sse", (unsigned long long)s->id);

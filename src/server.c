@@ -49,7 +49,8 @@ static int server_sigfd = -1, server_sse_ep = -1;
 static bool server_stop;
 static int64_t server_drain_deadline;
 static lws_sorted_usec_list_t server_tick_sul;
-static lws_retry_bo_t server_retry;
+/* All zero: no lws ping/hang-up ("validity") timers, see server_tick. */
+static const lws_retry_bo_t server_no_validity;
 static struct lws_http_mount server_mounts[10];
 static char server_docroot[4096];
 /* lws keeps pointers to each vhost's name and interface: they live until
@@ -357,19 +358,33 @@ void server_drain(void)
 	lws_cancel_service(server_ctx);
 }
 
+/*
+ * Keepalives: an SSE comment or a WebSocket ping on a connection that
+ * wrote nothing for `keepalive`. lws's own pings (its "validity" policy)
+ * are off: 4.1.6 keeps their timers in one sorted list per thread that
+ * every ping, pong and new connection walks from the start, which with
+ * 5,000 idle WebSocket clients and a 5 s keepalive took 18% of a core
+ * (2% without). A WebSocket peer that stops acknowledging is dropped by
+ * the kernel instead (TCP_USER_TIMEOUT, hub.c).
+ */
 static void server_tick(lws_sorted_usec_list_t *sul)
 {
 	int64_t now = inbox_now_ms(), ka = hub.conf->server.keepalive_ms;
 	static const char keepalive[] = ": keepalive\n\n";
+	static const unsigned char ws_ping[] = { 0x89, 0x00 };
 
 	for (struct session *s = hub.sessions; s; s = s->next) {
 		if (s->expires_ms && now >= s->expires_ms) {
 			session_close(s, 4001, "token expired");
 			continue;
 		}
-		if (s->kind == SESSION_SSE && ka > 0 &&
-		    now - s->last_write_ms >= ka && !session_has_output(s)) {
-			session_send_frame(s, keepalive, sizeof(keepalive) - 1);
+		if (ka > 0 && now - s->last_write_ms >= ka &&
+		    !session_has_output(s)) {
+			if (s->kind == SESSION_SSE)
+				session_send_frame(s, keepalive,
+						   sizeof(keepalive) - 1);
+			else
+				session_send_frame(s, ws_ping, sizeof(ws_ping));
 			s->last_write_ms = now;
 		}
 	}
@@ -498,17 +513,14 @@ int server_create(const struct conf *conf)
 	if (tls)
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.timeout_secs = 10;
+	/* on the context too, or lws applies its default to every wsi */
+	info.retry_and_idle_policy = &server_no_validity;
 	server_ctx = lws_create_context(&info);
 	if (!server_ctx) {
 		log_err("server", "cannot create the libwebsockets context");
 		return -EIO;
 	}
 	mounts = server_build_mounts(conf);
-	server_retry.secs_since_valid_ping =
-		(uint16_t)(conf->server.keepalive_ms > 0
-				   ? (conf->server.keepalive_ms + 999) / 1000 : 300);
-	server_retry.secs_since_valid_hangup =
-		(uint16_t)(server_retry.secs_since_valid_ping * 2 + 5);
 	for (size_t i = 0; i < conf->server.nlisten; i++) {
 		const struct conf_listen *l = &conf->server.listen[i];
 		struct lws_context_creation_info vi;
@@ -524,7 +536,7 @@ int server_create(const struct conf *conf)
 		vi.port = l->kind == LISTEN_UNIX ? 0 : l->port;
 		vi.protocols = server_protocols;
 		vi.mounts = mounts;
-		vi.retry_and_idle_policy = &server_retry;
+		vi.retry_and_idle_policy = &server_no_validity;
 		vi.keepalive_timeout = 30;
 		vi.timeout_secs_ah_idle = 10;
 		vi.alpn = "http/1.1";
