@@ -5,11 +5,14 @@
 mqgateconfdir = $(sysconfdir)/mqgate
 dist_mqgateconf_DATA = etc/mqgate.conf
 
-# The systemd unit, with the configured paths filled in. Where it goes can
-# be changed at install time:
+# The systemd unit, with the configured paths filled in. Where it goes is
+# chosen by configure (--with-systemdsystemunitdir=DIR, default
+# $(prefix)/lib/systemd/system, `no` = not installed) and can be changed
+# at install time:
 #   make install systemdsystemunitdir=/usr/lib/systemd/system
-systemdsystemunitdir = $(prefix)/lib/systemd/system
+if INSTALL_SYSTEMD_UNIT
 systemdsystemunit_DATA = etc/mqgate.service
+endif
 
 etc/mqgate.service: $(srcdir)/etc/mqgate.service.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) etc && \
