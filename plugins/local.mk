@@ -38,3 +38,25 @@ plugins_amqp_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 # libssl: the TLS context rabbitmq-c hands out (IP address checks).
 plugins_amqp_la_LIBADD = $(RABBITMQ_LIBS) -lssl $(OPENSSL_LIBS) -lpthread
 endif
+
+# The daemon dlopens NAME.so; libtool's .la files are of no use beside
+# them (and configure disables static archives), so none stays in
+# $(pkglibdir). Without its .la, `libtool --mode=uninstall` no longer
+# knows the module, so uninstall removes the .so itself.
+install-exec-hook: install-exec-plugins
+install-exec-plugins:
+	@for la in $(pkglib_LTLIBRARIES); do \
+		f="$(DESTDIR)$(pkglibdir)/`basename $$la .la`.la"; \
+		echo " rm -f '$$f'"; \
+		rm -f "$$f" || exit 1; \
+	done
+
+uninstall-hook: uninstall-plugins
+uninstall-plugins:
+	@for la in $(pkglib_LTLIBRARIES); do \
+		f="$(DESTDIR)$(pkglibdir)/`basename $$la .la`.so"; \
+		echo " rm -f '$$f'"; \
+		rm -f "$$f" || exit 1; \
+	done
+
+.PHONY: install-exec-plugins uninstall-plugins
