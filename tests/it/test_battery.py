@@ -103,5 +103,45 @@ def t_content_length():
              "pipelined request both answered")
 
 
+def t_battery():
+    """every stage of tests/bench/battery.py scaled down, with its pass
+    criteria: bad frames answered on connections that stay, slowloris
+    closed by the daemon, control client and fast consumers lose nothing,
+    /healthz 200 throughout, the daemon alive"""
+    b = battery.Battery(battery.QUICK)
+    b.start()
+    for name in battery.STAGES:
+        fig = b.run_stage(name, battery.STAGE_FUNCS[name])
+        check(not fig.failures, "%s: %d inputs, no failure (%s)" % (
+            name, fig.sent, battery.fmt_counter(fig.answers, 4)),
+            fig.failures[:10])
+        if name == "ws-frames":
+            nbad = sum(n for k, n in fig.sent_kind.items()
+                       if not k.startswith("raw:") and k != "fragmented-ok")
+            nerr = sum(n for k, c in fig.by_kind.items()
+                       if not k.startswith("raw:")
+                       for a, n in c.items() if a.startswith("error:"))
+            check_eq(nerr, nbad, "every one of the %d bad WebSocket "
+                     "messages was answered with error" % nbad)
+        if name == "slowloris":
+            check_eq(fig.answers.get("closed", 0), fig.sent,
+                     "all %d slowloris connections closed by the daemon"
+                     % fig.sent)
+            check(b.slowloris_times and max(b.slowloris_times) < 15.0,
+                  "... by its 10 s handshake timeout",
+                  b.slowloris_times[-3:])
+        if name == "flood":
+            check_eq(fig.answers.get("101", 0), fig.sent,
+                     "all %d flood connections upgraded" % fig.sent)
+        if name == "slow":
+            check(b.slow_drops.get("queue_full", 0) > 0,
+                  "the slow consumers' drops show in mqgate_drops_total",
+                  b.slow_drops)
+    fails = b.finish()
+    b.report(fails)
+    check(not fails, "the control client lost nothing, /healthz said 200 "
+          "throughout, the daemon is alive", fails)
+
+
 if __name__ == "__main__":
-    run([t_refused_ids, t_content_length])
+    run([t_refused_ids, t_content_length, t_battery])
