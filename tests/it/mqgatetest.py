@@ -25,6 +25,10 @@ Running one test by hand, e.g. against a build in /tmp/b:
   MQGATE_BIN=/tmp/b/mqgate MQGATE_PLUGIN_DIR=/tmp/b/plugins/.libs \\
       /usr/bin/python3 tests/it/test_ws_ops.py
 MQGATE_IT_VERBOSE=1 also prints the daemon's log after a passing test.
+MQGATE_VALGRIND=1 runs every mqgate the harness starts under valgrind
+(memcheck, definite leaks are errors, log in the daemon's directory) with
+longer start and stop timeouts; a test fails when a valgrind log of its
+daemons is not empty, and the log is printed.
 
 A test script is a list of functions handed to run(): each prints what it
 checks (check(), check_eq()), raises AssertionError with a clear message
@@ -65,6 +69,13 @@ PLUGIN_DIR = os.environ.get("MQGATE_PLUGIN_DIR") or os.path.join(
 CURRENT_USER = pwd.getpwuid(os.geteuid()).pw_name
 MOSQUITTO = os.environ.get("MOSQUITTO") or "/usr/sbin/mosquitto"
 VERBOSE = bool(os.environ.get("MQGATE_IT_VERBOSE"))
+VALGRIND = os.environ.get("MQGATE_VALGRIND") == "1"
+VALGRIND_CMD = ["valgrind", "--error-exitcode=99", "--leak-check=full",
+                "--errors-for-leak-kinds=definite", "--track-fds=no",
+                "--quiet"]
+# Under valgrind the daemon runs some 20 times slower: start, health
+# and stop waits are multiplied by this.
+SLOW = 4 if VALGRIND else 1
 
 
 def _reexec_system_python():
@@ -146,6 +157,10 @@ def _register(obj):
     _live.append(obj)
 
 
+# (daemon, log text) of every valgrind log with errors, taken by run().
+_valgrind_reports = []
+
+
 def _cleanup_all(dump):
     while _live:
         obj = _live.pop()
@@ -173,6 +188,8 @@ def require(mosquitto=True):
         skip("python3-websocket (websocket-client) not installed")
     if not os.access(MQGATE_BIN, os.X_OK):
         skip("mqgate not built (%s); set MQGATE_BIN" % MQGATE_BIN)
+    if VALGRIND and not shutil.which("valgrind"):
+        skip("MQGATE_VALGRIND=1 but valgrind is not installed")
     if not os.path.exists(os.path.join(PLUGIN_DIR, "mqtt.so")):
         skip("the mqtt plugin is not built (%s/mqtt.so); set "
              "MQGATE_PLUGIN_DIR" % PLUGIN_DIR)
@@ -205,6 +222,12 @@ def run(tests, mosquitto=True):
             failed.append(t.__name__)
         finally:
             _cleanup_all(not ok or VERBOSE)
+        while _valgrind_reports:
+            what, text = _valgrind_reports.pop(0)
+            say("FAIL %s: valgrind found errors in %s:\n%s" % (
+                t.__name__, what, text.rstrip()))
+            if t.__name__ not in failed:
+                failed.append(t.__name__)
         say("   (%s: %.1fs)" % (t.__name__, time.monotonic() - start))
     say("%d of %d passed in %.1fs%s" % (
         len(tests) - len(failed), len(tests), time.monotonic() - t0,
@@ -614,6 +637,8 @@ class Mqgate:
         self.logpath = os.path.join(self.dir, "mqgate.log")
         self.proc = None
         self.exit_status = None
+        self.vglog = None       # the valgrind log of the current run
+        self._nruns = 0
         _register(self)
         self._spec = (server, auth, broker, brokers, text)
         fixed = port is not None
@@ -679,8 +704,15 @@ class Mqgate:
         "listening": until /healthz answers at all; None: no wait."""
         log = open(self.logpath, "ab")
         self.exit_status = None
-        self.proc = subprocess.Popen([MQGATE_BIN, "-c", self.conf],
-                                     stdout=log, stderr=subprocess.STDOUT)
+        cmd = [MQGATE_BIN, "-c", self.conf]
+        if VALGRIND:
+            self._nruns += 1
+            self.vglog = os.path.join(self.dir, "valgrind-%d.log" %
+                                      self._nruns)
+            cmd = VALGRIND_CMD + ["--log-file=" + self.vglog] + cmd
+            timeout *= SLOW
+        self.proc = subprocess.Popen(cmd, stdout=log,
+                                     stderr=subprocess.STDOUT)
         log.close()
         if wait is None:
             return
@@ -692,7 +724,7 @@ class Mqgate:
                     self.proc.returncode, _tail(self.logpath, 3000)))
             try:
                 st, _, body = http_request(self.port, "GET", "/healthz",
-                                           timeout=1.0)
+                                           timeout=1.0 * SLOW)
                 last = (st, body)
                 if st == 200 or (wait == "listening" and st):
                     return
@@ -706,12 +738,30 @@ class Mqgate:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout)
+                # valgrind's leak check runs after the daemon's exit
+                self.proc.wait(timeout * SLOW * (2 if VALGRIND else 1))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         if self.proc:
             self.exit_status = self.proc.returncode
+        self._take_valgrind_log()
+
+    def _take_valgrind_log(self):
+        """Queues the valgrind log of the run that ended for run() to
+        report when it holds anything (with --quiet it holds only
+        errors)."""
+        if not self.vglog:
+            return
+        path, self.vglog = self.vglog, None
+        try:
+            with open(path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError as e:
+            text = "(no valgrind log %s: %s)\n" % (path, e)
+        if text.strip():
+            _valgrind_reports.append(("%r run %d (exit status %s)" % (
+                self, self._nruns, self.exit_status), text))
 
     def stop(self, timeout=10.0):
         """SIGTERM and wait; returns the exit status."""
