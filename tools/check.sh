@@ -7,6 +7,10 @@
 #           build/asan, make check -j2
 #   fuzz    make fuzz in build/check, then every libFuzzer target for
 #           MQGATE_FUZZ_SECONDS on its corpus tests/fuzz/corpus/NAME
+#   valgrind  the daemon's integration tests in build/check with every
+#           mqgate under valgrind (MQGATE_VALGRIND=1, tests/it/mqgatetest.py:
+#           a test fails on any memory error or definite leak); about
+#           5 minutes on 2 cores
 #   demo    tools/demo.sh --check with the build/check binaries
 #
 # Every test result of automake's harness counts (tools/summary.sh), each
@@ -19,8 +23,9 @@
 #   --skip-check   MQGATE_SKIP_CHECK   skip the -Werror build's make check
 #   --skip-asan    MQGATE_SKIP_ASAN    skip the sanitizer build
 #   --skip-fuzz    MQGATE_SKIP_FUZZ    skip fuzzing
+#   --skip-valgrind MQGATE_SKIP_VALGRIND skip the valgrind stage
 #   --skip-demo    MQGATE_SKIP_DEMO    skip the demo check
-#   --quick        the same as --skip-asan --skip-fuzz
+#   --quick        the same as --skip-asan --skip-fuzz --skip-valgrind
 #   --no-install   MQGATE_NO_INSTALL   never run apt-get
 #   -h, --help     this text
 # Other environment:
@@ -36,6 +41,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 skip_check=${MQGATE_SKIP_CHECK:-0}
 skip_asan=${MQGATE_SKIP_ASAN:-0}
 skip_fuzz=${MQGATE_SKIP_FUZZ:-0}
+skip_valgrind=${MQGATE_SKIP_VALGRIND:-0}
 skip_demo=${MQGATE_SKIP_DEMO:-0}
 fuzz_seconds=${MQGATE_FUZZ_SECONDS:-30}
 stage_timeout=${MQGATE_STAGE_TIMEOUT:-900}
@@ -45,10 +51,11 @@ while [ $# -gt 0 ]; do
 	--skip-check) skip_check=1 ;;
 	--skip-asan) skip_asan=1 ;;
 	--skip-fuzz) skip_fuzz=1 ;;
+	--skip-valgrind) skip_valgrind=1 ;;
 	--skip-demo) skip_demo=1 ;;
-	--quick) skip_asan=1; skip_fuzz=1 ;;
+	--quick) skip_asan=1; skip_fuzz=1; skip_valgrind=1 ;;
 	--no-install) export MQGATE_NO_INSTALL=1 ;;
-	-h|--help) sed -n '2,29s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,34s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -149,16 +156,18 @@ build_stage()
 	return 1
 }
 
-# make check in DIR, result lines shown as they come; counts from the .trs
-# files. A failing make check that leaves no failed result (a check program
-# that did not build, a timeout) counts as one failure.
+# make check in DIR (more make arguments may follow), result lines shown as
+# they come; counts from the .trs files. A failing make check that leaves no
+# failed result (a check program that did not build, a timeout) counts as
+# one failure.
 check_stage()
 {
 	local name=$1 dir=$2 rc counts
+	shift 2
 	find "$dir" -name '*.trs' -type f -delete
 	echo "make check in $dir (log: $logs/$name-check.log)"
 	run_timed "$stage_timeout" "$logs/$name-check.log" \
-		'^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR): ' make -C "$dir" -j2 check
+		'^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR): ' make -C "$dir" -j2 check "$@"
 	rc=$?
 	counts=$("$top/tools/summary.sh" --raw --list "$dir" 2>>"$logs/$name-failed.txt")
 	# shellcheck disable=SC2086 # three numbers
@@ -317,6 +326,27 @@ else
 			add_counts 0 1 0
 			note "fuzz: make fuzz FAILED ($logs/fuzz-make.log)"
 		fi
+	fi
+fi
+
+# ---- stage: valgrind over the daemon's integration tests --------------------
+
+# The tests of the daemon's protocol paths, error paths, reload and drain
+# (the browser, AMQP and scale-out tests add other programs, not daemon
+# code paths). About 5 minutes on 2 cores.
+valgrind_tests="test_ws_ops test_ws_errors test_sse test_http test_outage
+	test_drain test_auth test_reload"
+
+if [ "$skip_valgrind" = 1 ]; then
+	note "valgrind: skipped (MQGATE_SKIP_VALGRIND)"
+else
+	stage "valgrind: make check of the daemon's integration tests under valgrind"
+	if build_check valgrind; then
+		vt=
+		for t in $valgrind_tests; do
+			vt="$vt tests/it/$t.py"
+		done
+		MQGATE_VALGRIND=1 check_stage valgrind "$build/check" TESTS="${vt# }"
 	fi
 fi
 
