@@ -1737,6 +1737,10 @@ def main():
         b.report(fails)
     finally:
         mt._cleanup_all(False)
+    # MQGATE_VALGRIND=1 (see mqgatetest.py): the daemon's valgrind log
+    for what, text in mt._valgrind_reports:
+        say("FAIL valgrind found errors in %s:\n%s" % (what, text.rstrip()))
+        fails.append("valgrind")
     sys.exit(1 if fails else 0)
 
 
