@@ -7,6 +7,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,9 @@
  * as others filled the loop. One batch per send. */
 #define SERVER_TX_PACKET 32768
 #define SERVER_DRAIN_MS 5000
+/* Connections opened since the last trim before the free heap is handed
+ * back to the system (about 6 MB of connection memory went through). */
+#define SERVER_TRIM_CLIENTS 1000
 
 enum fd_kind { FD_SIGNAL = 1, FD_SSE_WATCH = 2 };
 
@@ -359,6 +363,30 @@ void server_drain(void)
 }
 
 /*
+ * glibc returns freed heap to the system only from the top of the heap:
+ * after 5,000 WebSocket clients came and went the daemon kept 29 MB of
+ * free heap (RSS 33.9 MB, 0.1 MB in use; malloc_trim brought it back to
+ * 4.9). Once 1,000 connections were opened since the last trim and fewer
+ * than half that many are still open, trim: after a crowd left, and at
+ * most once per 2 x clients connections under steady churn.
+ */
+static void server_trim(void)
+{
+	static uint64_t opened_at_trim;
+	uint64_t n = metrics.clients[METRICS_WS] + metrics.clients[METRICS_SSE];
+	uint64_t total = metrics.connections_total[METRICS_WS] +
+			 metrics.connections_total[METRICS_SSE];
+	uint64_t opened = total - opened_at_trim;
+
+	if (opened >= SERVER_TRIM_CLIENTS && n < opened / 2) {
+#ifdef __GLIBC__
+		malloc_trim(0);
+#endif
+		opened_at_trim = total;
+	}
+}
+
+/*
  * Keepalives: an SSE comment or a WebSocket ping on a connection that
  * wrote nothing for `keepalive`. lws's own pings (its "validity" policy)
  * are off: 4.1.6 keeps their timers in one sorted list per thread that
@@ -388,6 +416,7 @@ static void server_tick(lws_sorted_usec_list_t *sul)
 			s->last_write_ms = now;
 		}
 	}
+	server_trim();
 	if (hub.draining && (!hub.sessions || now >= server_drain_deadline)) {
 		server_stop = true;
 		lws_cancel_service(server_ctx); /* end the wait in lws_service */
