@@ -19,7 +19,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
-from mqgatetest import Mosquitto, Mqgate, check, check_eq, run  # noqa: E402
+from mqgatetest import (Mosquitto, Mqgate, check, check_eq, run,  # noqa
+                        say)
 import battery  # noqa: E402
 
 
@@ -143,5 +144,31 @@ def t_battery():
           "throughout, the daemon is alive", fails)
 
 
+def t_memory_after_a_crowd():
+    """after 1,500 WebSocket clients came and went the daemon's RSS comes
+    back to its baseline (freed heap is handed back to the system)"""
+    b = battery.Battery(dict(battery.QUICK, flood=1500))
+    b.start()
+    fig = b.run_stage("flood", battery.STAGE_FUNCS["flood"])
+    check(not fig.failures, "1,500 clients upgraded and closed",
+          fig.failures)
+    fails = b.finish()
+    check(not fails, "the control client lost nothing, the daemon is alive",
+          fails)
+    if battery.mt.VALGRIND:
+        say("  (RSS not checked under valgrind)")
+        return
+    mb = 1024.0
+    say("  RSS: baseline %.1f MB, with 1,501 clients %.1f MB, %.0f s after "
+        "they left %.1f MB" % (b.rss_base / mb, fig.rss_peak / mb,
+                               b.scale["settle"], b.rss_end / mb))
+    check(fig.rss_peak - b.rss_base > 4 * mb,
+          "the crowd took memory (over 4 MB)", fig.rss_peak - b.rss_base)
+    check(b.rss_end - b.rss_base < 2 * mb,
+          "RSS back within 2 MB of its baseline",
+          "%d kB over" % (b.rss_end - b.rss_base))
+
+
 if __name__ == "__main__":
-    run([t_refused_ids, t_content_length, t_battery])
+    run([t_refused_ids, t_content_length, t_memory_after_a_crowd,
+         t_battery])
