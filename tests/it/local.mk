@@ -62,3 +62,8 @@ EXTRA_DIST += tests/it/test_battery.py
 # TLS listener.
 TESTS += tests/it/test_tls.py
 EXTRA_DIST += tests/it/test_tls.py
+
+# make install DESTDIR=<tmp> from the build tree: the layout of CONFIG.md,
+# the installed daemon on the installed sample, make uninstall.
+TESTS += tests/it/test_install.py
+EXTRA_DIST += tests/it/test_install.py
