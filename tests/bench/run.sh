@@ -15,13 +15,14 @@
 #
 # Usage: run.sh [--runs N] [--only "fanout fixed ..."] [--quick]
 #               [--targets "mqgate-ws mqgate-sse mqtt-ws nchan-ws nchan-sse"]
-#               [--out DIR]
+#               [--out DIR] [--before RAW]
 # Environment: MQGATE_BIN, MQGATE_PLUGIN_DIR, LOADGEN (default: the build
 # directory make runs in), MQGATE_NO_INSTALL=1 (never run apt-get),
 # BENCH_NICE (default -20 when allowed: other work on the machine then
 # barely takes the benchmark's cores).
 # The raw lines go to DIR/raw.txt, the tables to DIR/summary.md (DIR
-# defaults to ./bench-results).
+# defaults to ./bench-results). --before names the raw.txt of an earlier
+# run whose mqgate rows the summary shows beside this run's.
 
 set -u
 
@@ -35,6 +36,7 @@ python=/usr/bin/python3
 [ -x $python ] || python=python3
 
 runs=3
+before=
 only="fanout fixed idle connect distinct resume"
 targets="mqgate-ws mqgate-sse mqtt-ws nchan-ws nchan-sse"
 sizes="100 1000 10000"
@@ -54,11 +56,12 @@ while [ $# -gt 0 ]; do
 	--only) only=$2; shift ;;
 	--targets) targets=$2; shift ;;
 	--out) out=$2; shift ;;
+	--before) before=$2; shift ;;
 	--quick)
 		runs=1 sizes="100 1000" deliveries=300000 idle_clients=1000
 		connect_clients=1000 resume_clients=100 resume_msgs=200
 		distinct_msgs=5000 fixed_seconds=2 ;;
-	-h|--help) sed -n '2,26s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,28s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "bench: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -426,6 +429,7 @@ if has resume "$only"; then
 fi
 
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
-$python "$bench/summarize.py" --machine "$out/machine.txt" "$raw" >"$out/summary.md"
+$python "$bench/summarize.py" --machine "$out/machine.txt" \
+	${before:+--before "$before"} "$raw" >"$out/summary.md"
 cat "$out/summary.md"
 say "raw figures: $raw; tables: $out/summary.md"

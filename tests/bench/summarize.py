@@ -4,7 +4,10 @@ Markdown tables: median and range over the runs of each workload, target
 and client count, ratios against the better peer, and the targets of the
 benchmark issue checked against the medians.
 
-  summarize.py [--machine machine.txt] raw.txt    the tables
+  summarize.py [--machine machine.txt] [--before raw-before.txt] raw.txt
+                                                  the tables; mqgate rows of
+                                                  an earlier run appear as
+                                                  mqgate-ws@before etc.
   summarize.py --half-rate N raw.txt              half of mqgate's max
                                                   publish rate at N clients
 """
@@ -13,20 +16,26 @@ import re
 import statistics
 import sys
 
-MQGATE = ("mqgate-ws", "mqgate-sse")
+BEFORE = "@before"
+MQGATE = ("mqgate-ws", "mqgate-sse", "mqgate-ws" + BEFORE, "mqgate-sse" + BEFORE)
 PEERS = ("mqtt-ws", "nchan-ws", "nchan-sse")
 TARGETS = MQGATE + PEERS
 
 
-def parse(path):
-    """{(workload, target, n): [ {key: float|str}, ... ]}"""
-    runs = {}
+def parse(path, runs=None, suffix=""):
+    """{(workload, target, n): [ {key: float|str}, ... ]}; mqgate targets
+    get the suffix (peers of an earlier run are left out)."""
+    runs = {} if runs is None else runs
     with open(path) as f:
         for line in f:
             m = re.match(r"^(\w+):([\w-]+):(\d+):(\d+): (.*)$", line.strip())
             if not m:
                 continue
             w, t, n, _, rest = m.groups()
+            if suffix:
+                if not t.startswith("mqgate-"):
+                    continue
+                t += suffix
             rec = {}
             if rest.strip() == "failed":
                 rec["failed"] = 1.0
@@ -36,6 +45,10 @@ def parse(path):
                     rec[k] = float(v)
                 except ValueError:
                     rec[k] = v
+            # deliveries per second of server CPU: less sensitive than
+            # msgs/s to other load on a shared machine
+            if rec.get("server_cpu_s", 0) > 0 and "delivered" in rec:
+                rec["per_cpu"] = rec["delivered"] / rec["server_cpu_s"]
             runs.setdefault((w, t, int(n)), []).append(rec)
     return runs
 
@@ -106,7 +119,7 @@ def present(runs, w, n):
 
 
 def half_rate(runs, n):
-    rates = [median(runs, "rate", "fanout", t, n) for t in MQGATE]
+    rates = [median(runs, "rate", "fanout", t, n) for t in MQGATE[:2]]
     rates = [r for r in rates if r]
     if not rates:
         return 0
@@ -114,14 +127,19 @@ def half_rate(runs, n):
 
 
 def main(argv):
-    machine = None
+    machine = before = None
     if len(argv) > 2 and argv[1] == "--half-rate":
         print(half_rate(parse(argv[3]), int(argv[2])))
         return 0
     if len(argv) > 2 and argv[1] == "--machine":
         machine = argv[2]
         argv = argv[2:]
+    if len(argv) > 2 and argv[1] == "--before":
+        before = argv[2]
+        argv = argv[2:]
     runs = parse(argv[1])
+    if before:
+        parse(before, runs, BEFORE)
     out = []
     if machine:
         out.append("## Machine\n")
@@ -142,12 +160,14 @@ def main(argv):
                          cell(runs, "reordered", "fanout", t, n),
                          cell(runs, "p99_ms", "fanout", t, n, 1),
                          cell(runs, "server_cpu_s", "fanout", t, n, 2),
+                         cell(runs, "per_cpu", "fanout", t, n),
                          cell(runs, "loadgen_cpu_s", "fanout", t, n, 2),
                          ratio(m, best_peer(runs, "rate", "fanout", n))
                          if t in MQGATE else ""])
         out.append("## Fan-out 1 -> {:,}, as fast as possible\n".format(n))
         out.append(table(["target", "delivered msgs/s", "lost", "reordered",
-                          "p99 ms", "server CPU s", "loadgen CPU s",
+                          "p99 ms", "server CPU s", "deliveries per CPU-s",
+                          "loadgen CPU s",
                           "vs better peer"], rows))
         out.append("")
         if n == 1000:
@@ -170,16 +190,18 @@ def main(argv):
         for t in present(runs, "fixed", n):
             v = values(runs, "messages", "fixed", t, n)
             p99 = median(runs, "p99_ms", "fixed", t, n)
-            rows.append([t, cell(runs, "p50_ms", "fixed", t, n, 2),
+            rows.append([t, cell(runs, "pub_rate", "fixed", t, n),
+                         cell(runs, "p50_ms", "fixed", t, n, 2),
                          cell(runs, "p99_ms", "fixed", t, n, 2),
                          cell(runs, "max_ms", "fixed", t, n, 2),
                          cell(runs, "lost", "fixed", t, n),
                          ratio(p99, best_peer(runs, "p99_ms", "fixed", n, False), False)
                          if t in MQGATE else ""])
-            offered = offered or median(runs, "pub_rate", "fixed", t, n)
+            if not t.endswith(BEFORE):
+                offered = offered or median(runs, "pub_rate", "fixed", t, n)
         out.append("## Fixed rate 1 -> {:,} (about {} msgs/s offered, "
                    "half of mqgate's max)\n".format(n, fmt_num(offered)))
-        out.append(table(["target", "p50 ms", "p99 ms", "max ms", "lost",
+        out.append(table(["target", "offered msgs/s", "p50 ms", "p99 ms", "max ms", "lost",
                           "p99 vs best peer (>1 = mqgate lower)"], rows))
         out.append("")
         best = best_peer(runs, "p99_ms", "fixed", n, False)
