@@ -1,9 +1,37 @@
 # etc: build and install rules (see Makefile.am): the sample configuration
 # and the systemd unit.
 
-# The documented sample configuration (tests/unit/test_conf loads it).
+# The documented sample configuration (tests/unit/test_conf loads it),
+# installed as $(sysconfdir)/mqgate/mqgate.conf. An existing file there is
+# the operator's: `make install` leaves it as it is, and `make uninstall`
+# removes the file only while it is still the sample.
 mqgateconfdir = $(sysconfdir)/mqgate
-dist_mqgateconf_DATA = etc/mqgate.conf
+EXTRA_DIST += etc/mqgate.conf
+
+install-data-local: install-mqgate-conf
+install-mqgate-conf:
+	@$(NORMAL_INSTALL)
+	$(MKDIR_P) '$(DESTDIR)$(mqgateconfdir)'
+	@f='$(DESTDIR)$(mqgateconfdir)/mqgate.conf'; \
+	if test -f "$$f"; then \
+		echo "$$f exists: kept (the new sample is not installed)"; \
+	else \
+		echo " $(INSTALL_DATA) $(srcdir)/etc/mqgate.conf '$$f'"; \
+		$(INSTALL_DATA) $(srcdir)/etc/mqgate.conf "$$f" || exit 1; \
+	fi
+
+uninstall-local: uninstall-mqgate-conf
+uninstall-mqgate-conf:
+	@$(NORMAL_UNINSTALL)
+	@f='$(DESTDIR)$(mqgateconfdir)/mqgate.conf'; \
+	if cmp -s "$$f" $(srcdir)/etc/mqgate.conf; then \
+		echo " rm -f '$$f'"; \
+		rm -f "$$f" || exit 1; \
+	elif test -f "$$f"; then \
+		echo "$$f is not the sample: kept"; \
+	fi
+
+.PHONY: install-mqgate-conf uninstall-mqgate-conf
 
 # The systemd unit, with the configured paths filled in. Where it goes is
 # chosen by configure (--with-systemdsystemunitdir=DIR, default
