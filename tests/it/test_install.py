@@ -11,7 +11,9 @@ file the dashboard and the client library load in pkgdatadir/www, the
 same bytes as the source; mqgate.conf in sysconfdir/mqgate; the systemd
 unit with the configured paths filled in (when configure installs one);
 the manual pages mqgate(8) and mqgate.conf(5); include/mqgate/backend.h;
-and nothing else. `make uninstall DESTDIR=...` then leaves no file.
+and nothing else. A second `make install` keeps an edited mqgate.conf;
+`make uninstall DESTDIR=...` removes every other file, and the config
+once it is the sample again.
 
 The installed `mqgate -t` accepts the installed sample config. The
 sample's plugin_dir is empty, which means the pkglibdir compiled in; under
@@ -152,6 +154,14 @@ def same_bytes(a, b):
         return fa.read() == fb.read()
 
 
+def installed_files():
+    dest = _state["dest"]
+    out = []
+    for root, _, files in os.walk(dest):
+        out += [os.path.join(root, f)[len(dest):] for f in files]
+    return sorted(out)
+
+
 def test_install_layout():
     """make install DESTDIR=... puts each file where CONFIG.md says"""
     d = configured_dirs()
@@ -162,10 +172,7 @@ def test_install_layout():
     rc, out = make("install", "DESTDIR=" + dest)
     check(rc == 0, "make install DESTDIR=%s succeeds" % dest, out[-4000:])
 
-    found = set()
-    for root, _, files in os.walk(dest):
-        for f in files:
-            found.add(os.path.join(root, f)[len(dest):])
+    found = set(installed_files())
     expected = {}  # installed path -> source file it copies, or None
 
     # The daemon.
@@ -328,15 +335,39 @@ def test_installed_runs():
         mqgatetest.MQGATE_BIN = saved
 
 
+def test_reinstall_keeps_config():
+    """make install again keeps an edited mqgate.conf"""
+    d = _state["dirs"]
+    conf = in_dest(d["sysconfdir"] + "/mqgate/mqgate.conf")
+    before = installed_files()
+    with open(conf, "a") as f:
+        f.write("# edited by the operator\n")
+    with open(conf, "rb") as f:
+        edited = f.read()
+    rc, out = make("install", "DESTDIR=" + _state["dest"])
+    check(rc == 0, "make install over an installed tree succeeds",
+          out[-4000:])
+    check("exists: kept" in out, "make install says it kept mqgate.conf",
+          out[-2000:])
+    with open(conf, "rb") as f:
+        check(f.read() == edited, "the edited mqgate.conf is unchanged")
+    check_eq(installed_files(), before, "the same files installed")
+
+
 def test_uninstall():
-    """make uninstall DESTDIR=... removes every file it installed"""
+    """make uninstall removes every file (an edited config once restored)"""
+    d = _state["dirs"]
     dest = _state["dest"]
+    conf = d["sysconfdir"] + "/mqgate/mqgate.conf"
     rc, out = make("uninstall", "DESTDIR=" + dest)
     check(rc == 0, "make uninstall DESTDIR=%s succeeds" % dest, out[-4000:])
-    left = []
-    for root, _, files in os.walk(dest):
-        left += [os.path.join(root, f)[len(dest):] for f in files]
-    check_eq(sorted(left), [], "no file left under DESTDIR")
+    check_eq(installed_files(), [conf], "only the edited mqgate.conf left")
+    shutil.copyfile(os.path.join(SRCDIR, "etc", "mqgate.conf"),
+                    in_dest(conf))
+    rc, out = make("uninstall", "DESTDIR=" + dest)
+    check(rc == 0, "make uninstall again succeeds", out[-4000:])
+    check_eq(installed_files(), [], "no file left under DESTDIR once "
+             "mqgate.conf is the sample")
 
 
 if __name__ == "__main__":
@@ -347,4 +378,4 @@ if __name__ == "__main__":
     # One DESTDIR for the whole script: the later tests use the files the
     # first one installed, so no test may be run alone.
     run([test_install_layout, test_installed_check, test_installed_runs,
-         test_uninstall], mosquitto=False)
+         test_reinstall_keeps_config, test_uninstall], mosquitto=False)
