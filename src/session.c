@@ -84,16 +84,25 @@ static struct msg *session_q_msg(struct msg *e)
 	return (struct msg *)((uintptr_t)e & ~SESSION_Q_OLD);
 }
 
+/* The ring slot of the i-th queued entry (i < q_cap): a compare instead
+ * of a division, as this runs once per message per client. */
+static size_t session_slot(const struct session *s, size_t i)
+{
+	size_t at = s->q_head + i;
+
+	return at < s->q_cap ? at : at - s->q_cap;
+}
+
 struct msg *session_queued(const struct session *s, size_t i)
 {
-	return session_q_msg(s->q[(s->q_head + i) % s->q_cap]);
+	return session_q_msg(s->q[session_slot(s, i)]);
 }
 
 static struct msg *session_pop(struct session *s)
 {
 	struct msg *m = session_q_msg(s->q[s->q_head]);
 
-	s->q_head = (s->q_head + 1) % s->q_cap;
+	s->q_head = session_slot(s, 1);
 	s->q_len--;
 	s->q_bytes -= msg_cost(m);
 	if (s->snap_msgs) {
@@ -114,8 +123,7 @@ static bool session_conflate(struct session *s, const struct msg *m)
 		    memcmp(old->topic, m->topic, m->topic_len) != 0)
 			continue;
 		for (size_t j = i; j + 1 < s->q_len; j++)
-			s->q[(s->q_head + j) % s->q_cap] =
-				s->q[(s->q_head + j + 1) % s->q_cap];
+			s->q[session_slot(s, j)] = s->q[session_slot(s, j + 1)];
 		s->q_len--;
 		s->q_bytes -= msg_cost(old);
 		msg_unref(old);
@@ -124,9 +132,12 @@ static bool session_conflate(struct session *s, const struct msg *m)
 	return false;
 }
 
+/* Doubles the ring (up to limit), oldest entry first in the new one: two
+ * block copies, the part up to the end of the old ring and the part that
+ * wrapped to its start. */
 static int session_grow(struct session *s, size_t limit)
 {
-	size_t cap = s->q_cap ? s->q_cap * 2 : 8;
+	size_t cap = s->q_cap ? s->q_cap * 2 : 8, first;
 	struct msg **n;
 
 	if (cap > limit)
@@ -136,8 +147,11 @@ static int session_grow(struct session *s, size_t limit)
 	n = malloc(cap * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	for (size_t i = 0; i < s->q_len; i++)
-		n[i] = s->q[(s->q_head + i) % s->q_cap];
+	first = s->q_cap - s->q_head < s->q_len ? s->q_cap - s->q_head : s->q_len;
+	if (first)
+		memcpy(n, s->q + s->q_head, first * sizeof(*n));
+	if (s->q_len > first)
+		memcpy(n + first, s->q, (s->q_len - first) * sizeof(*n));
 	free(s->q);
 	s->q = n;
 	s->q_cap = cap;
@@ -173,7 +187,7 @@ static int session_push(struct session *s, struct msg *m, bool old)
 		metrics.drops[METRICS_DROP_QUEUE_FULL]++;
 		return -ENOMEM;
 	}
-	s->q[(s->q_head + s->q_len) % s->q_cap] =
+	s->q[session_slot(s, s->q_len)] =
 		(struct msg *)((uintptr_t)msg_ref(m) | (old ? SESSION_Q_OLD : 0));
 	s->q_len++;
 	s->q_bytes += cost;
