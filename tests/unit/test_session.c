@@ -76,6 +76,33 @@ static void test_drop_oldest(void)
 	conf_free(c);
 }
 
+/* The ring grows while it has wrapped around (a snapshot widens the bound
+ * of a full queue whose oldest entries were dropped): order is kept. */
+static void test_grow_wrapped(void)
+{
+	struct conf *c = load("[server]\nqueue = 8\nslow_client = drop_oldest\n");
+	struct session s = { .kind = SESSION_WS };
+	struct msg *v[12];
+
+	for (size_t i = 0; i < 12; i++)
+		v[i] = mk("a", i + 1, 4);
+	enqueue_all(&s, v, 10);
+	CHECK_STR(queued(&s), "3,4,5,6,7,8,9,10");
+	CHECK_INT(s.q_cap, 8);
+	CHECK(s.q_head != 0); /* wrapped */
+	session_enqueue_snapshot(&s, v[10]);
+	CHECK_INT(s.q_cap, 9);
+	CHECK_STR(queued(&s), "3,4,5,6,7,8,9,10,11");
+	session_enqueue(&s, v[11]);
+	CHECK_STR(queued(&s), "4,5,6,7,8,9,10,11,12");
+	session_clear_output(&s);
+	for (size_t i = 0; i < 12; i++) {
+		CHECK_INT(v[i]->refs, 1);
+		msg_unref(v[i]);
+	}
+	conf_free(c);
+}
+
 static void test_conflate(void)
 {
 	struct conf *c = load("[server]\nqueue = 3\nslow_client = conflate\n");
@@ -214,6 +241,7 @@ int main(void)
 {
 	test_snapshot_room();
 	test_drop_oldest();
+	test_grow_wrapped();
 	test_conflate();
 	test_disconnect();
 	test_byte_bound();
