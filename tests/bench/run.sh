@@ -122,9 +122,15 @@ raw=$out/raw.txt
 : >"$raw"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mqgate-bench.XXXXXX") || die "mktemp failed"
 
+# A port free on every address, IPv4 and IPv6 (mosquitto's websockets
+# listener binds them all).
 free_port()
 {
-	$python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	$python -c 'import socket
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 0))
+print(s.getsockname()[1])'
 }
 
 wait_port()
@@ -158,9 +164,11 @@ mq_port=$(free_port)
 mqws_port=$(free_port)
 gate_port=$(free_port)
 nginx_port=$(free_port)
-mosq_pid= gate_pid= nginx_pid= nginx_worker=
+mosq_pid= gate_pid= nginx_pid= nginx_worker= mosquitto_started=
 
-cat >"$tmp/mosquitto.conf" <<EOF
+write_mosquitto_conf()
+{
+	cat >"$tmp/mosquitto.conf" <<EOF
 # mosquitto 2.0.11 needs a plain listener beside the websockets one, and
 # refuses a bind address on the websockets one.
 per_listener_settings false
@@ -175,17 +183,36 @@ listener $mq_port 127.0.0.1
 listener $mqws_port
 protocol websockets
 EOF
+}
+write_mosquitto_conf
 
+# Another program may take a port between the check and the start: the
+# first start tries other ports (later ones keep them: mqgate's config
+# names mq_port).
 start_mosquitto()
 {
-	$pin_server "$mosquitto_bin" -c "$tmp/mosquitto.conf" >>"$tmp/mosquitto.log" 2>&1 &
-	mosq_pid=$!
-	wait_port "$mq_port" && wait_port "$mqws_port" || die "mosquitto did not start: $(tail -n 5 "$tmp/mosquitto.log")"
+	local try
+	for try in 1 2 3; do
+		$pin_server "$mosquitto_bin" -c "$tmp/mosquitto.conf" >>"$tmp/mosquitto.log" 2>&1 &
+		mosq_pid=$!
+		if wait_port "$mq_port" && wait_port "$mqws_port" &&
+		   kill -0 "$mosq_pid" 2>/dev/null; then
+			mosquitto_started=yes
+			return 0
+		fi
+		stop_mosquitto
+		[ -n "$mosquitto_started" ] && break
+		mq_port=$(free_port) mqws_port=$(free_port)
+		write_mosquitto_conf
+	done
+	die "mosquitto did not start: $(tail -n 5 "$tmp/mosquitto.log")"
 }
 
 stop_mosquitto() { stop_pid "$mosq_pid"; mosq_pid=; }
 
-cat >"$tmp/mqgate.conf" <<EOF
+write_mqgate_conf()
+{
+	cat >"$tmp/mqgate.conf" <<EOF
 [server]
 listen = 127.0.0.1:$gate_port
 docroot =
@@ -210,10 +237,12 @@ url = mqtt://127.0.0.1:$mq_port
 client_id = mqgate-bench-%p
 topic = bench/# in 0
 EOF
+}
 
 start_mqgate()
 {
 	local i
+	write_mqgate_conf
 	$pin_server "$mqgate" -c "$tmp/mqgate.conf" >>"$tmp/mqgate.log" 2>&1 &
 	gate_pid=$!
 	for i in $(seq 100); do
