@@ -20,6 +20,11 @@
  *              message n goes to TOPIC/(n%K)/x, so K distinct wildcard
  *              filters share the load (nchan, without wildcards: one
  *              exact channel per filter)
+ *   filters    --filters K (mqgate-ws, mqtt-ws): client i subscribes the K
+ *              filters TOPIC/(i*K+j)/+ (in requests of 100) and message n
+ *              goes to TOPIC/(n%(N*K))/x: one delivery per message
+ *              whatever K, so the server's CPU per message shows what
+ *              matching among K filters costs
  *   connect    --messages 0: handshake + subscribe + reply, per second
  *   idle       --idle S: clients stay connected S seconds; server RSS per
  *              client
@@ -69,6 +74,14 @@ struct conn {
 	size_t mqlen;
 	uint64_t received;
 	long long last_n;     /* highest "n" seen, -1 before the first */
+	int acks;             /* subscribe replies so far (--filters) */
+};
+
+#define FILTERS_PER_REQUEST 100
+
+/* MQTT 3.1.1 CONNECT: clean session, keepalive 600 s, empty client id. */
+static const unsigned char mqtt_connect[] = {
+	0x10, 12, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0x02, 0x58, 0, 0
 };
 
 static struct {
@@ -88,12 +101,13 @@ static struct {
 	int timeout;
 	int concurrency;      /* handshakes in flight at most */
 	int distinct;         /* distinct filters; 0 = all on --topic */
+	int filters;          /* filters per client (1, or K of --filters) */
 	int resume;           /* messages each resuming client must replay */
 	const char *label;
 } opt = {
 	.host = "127.0.0.1", .topic = "bench/t", .pub_host = "127.0.0.1",
 	.clients = 100, .messages = 1000, .payload = 64, .timeout = 60,
-	.concurrency = 256, .label = "run",
+	.concurrency = 256, .filters = 1, .label = "run",
 };
 
 static struct conn *conns;
@@ -171,7 +185,10 @@ static double self_cpu_s(void)
 /* The topic message n is published to, and the filter client i takes. */
 static void pub_topic(char *buf, size_t cap, int n)
 {
-	if (opt.distinct > 0)
+	if (opt.filters > 1)
+		snprintf(buf, cap, "%s/%d/x", opt.topic,
+			 n % (opt.clients * opt.filters));
+	else if (opt.distinct > 0)
 		snprintf(buf, cap, "%s/%d/x", opt.topic, n % opt.distinct);
 	else
 		snprintf(buf, cap, "%s", opt.topic);
@@ -405,7 +422,7 @@ static void conn_send(struct conn *c, const void *p, size_t len)
 /* A masked client text/binary frame. */
 static void ws_send(struct conn *c, int opcode, const void *p, size_t len)
 {
-	unsigned char buf[1024];
+	unsigned char buf[16384];
 	size_t h = 0;
 	static const unsigned char mask[4] = { 1, 2, 3, 4 };
 
@@ -537,6 +554,12 @@ static void send_request(struct conn *c)
 		c->state = C_HANDSHAKE;
 }
 
+/* How many subscribe requests a client sends. */
+static int sub_requests(void)
+{
+	return (opt.filters + FILTERS_PER_REQUEST - 1) / FILTERS_PER_REQUEST;
+}
+
 static void mark_ready(struct conn *c)
 {
 	if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
@@ -546,12 +569,80 @@ static void mark_ready(struct conn *c)
 	}
 }
 
+/* --filters: K filters in requests of FILTERS_PER_REQUEST. */
+static void subscribe_many(struct conn *c)
+{
+	int base = (int)(c - conns) * opt.filters;
+
+	if (opt.target == T_MQTT_WS)
+		ws_send(c, 2, mqtt_connect, sizeof(mqtt_connect));
+	for (int r = 0; r < sub_requests(); r++) {
+		int from = r * FILTERS_PER_REQUEST, to = from + FILTERS_PER_REQUEST;
+		char buf[8192];
+		size_t k = 0;
+
+		if (to > opt.filters)
+			to = opt.filters;
+		if (opt.target == T_MQGATE_WS) {
+			k += (size_t)snprintf(buf, sizeof(buf),
+					      "{\"op\":\"subscribe\",\"id\":%d,"
+					      "\"snapshot\":false,\"topics\":[", r + 1);
+			for (int j = from; j < to; j++)
+				k += (size_t)snprintf(buf + k, sizeof(buf) - k,
+						      "%s\"%s/%d/+\"", j > from ? "," : "",
+						      opt.topic, base + j);
+			k += (size_t)snprintf(buf + k, sizeof(buf) - k, "]}");
+			ws_send(c, 1, buf, k);
+		} else {
+			/* SUBSCRIBE: packet id, then (length, filter, QoS 0)s;
+			 * the remaining length as a variable-length integer */
+			unsigned char body[8192], pkt[8200];
+			size_t bl = 0, pl = 0, rl;
+
+			body[bl++] = (unsigned char)((r + 1) >> 8);
+			body[bl++] = (unsigned char)(r + 1);
+			for (int j = from; j < to; j++) {
+				int fl = snprintf((char *)body + bl + 2, sizeof(body) - bl - 3,
+						  "%s/%d/+", opt.topic, base + j);
+
+				body[bl] = (unsigned char)(fl >> 8);
+				body[bl + 1] = (unsigned char)fl;
+				bl += 2 + (size_t)fl;
+				body[bl++] = 0;
+			}
+			pkt[pl++] = 0x82;
+			rl = bl;
+			do {
+				pkt[pl] = (unsigned char)(rl & 127);
+				rl >>= 7;
+				if (rl)
+					pkt[pl] |= 128;
+				pl++;
+			} while (rl);
+			memcpy(pkt + pl, body, bl);
+			pl += bl;
+			ws_send(c, 2, pkt, pl);
+		}
+	}
+}
+
+/* A subscribe reply: the client is ready after the last one. */
+static void sub_acked(struct conn *c)
+{
+	if (++c->acks >= sub_requests())
+		mark_ready(c);
+}
+
 static void after_handshake(struct conn *c)
 {
 	char buf[512], filter[256], since[IDCAP + 16] = "";
 	int n;
 
 	sub_filter(filter, sizeof(filter), (int)(c - conns));
+	if (opt.filters > 1) {
+		subscribe_many(c);
+		return;
+	}
 	switch (opt.target) {
 	case T_MQGATE_WS:
 		if (resuming(c))
@@ -562,14 +653,10 @@ static void after_handshake(struct conn *c)
 		ws_send(c, 1, buf, (size_t)n);
 		break;
 	case T_MQTT_WS: {
-		/* CONNECT, clean session, keepalive 600 */
-		static const unsigned char connect_pkt[] = {
-			0x10, 12, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0x02, 0x58, 0, 0
-		};
 		unsigned char sub[512];
 		size_t tl = strlen(filter), k = 0;
 
-		ws_send(c, 2, connect_pkt, sizeof(connect_pkt));
+		ws_send(c, 2, mqtt_connect, sizeof(mqtt_connect));
 		sub[k++] = 0x82;
 		sub[k++] = (unsigned char)(2 + 2 + tl + 1);
 		sub[k++] = 0;
@@ -617,7 +704,7 @@ static void mqtt_bytes(struct conn *c, const unsigned char *p, size_t len)
 			break;
 		switch (c->mq[0] & 0xf0) {
 		case 0x90: /* SUBACK */
-			mark_ready(c);
+			sub_acked(c);
 			break;
 		case 0x30: { /* PUBLISH, QoS 0 */
 			size_t tl = (size_t)c->mq[i] << 8 | c->mq[i + 1];
@@ -657,7 +744,10 @@ static void ws_payload(struct conn *c, int opcode, const unsigned char *p, size_
 				learn_id(ev + 9, (size_t)(q - ev - 9));
 			record(c, (const char *)p, len);
 		} else if (memmem(p, len, "\"op\":\"ok\"", 9)) {
-			mark_ready(c);
+			sub_acked(c);
+		} else if (memmem(p, len, "\"op\":\"error\"", 12)) {
+			fprintf(stderr, "loadgen: %s: %.*s\n", opt.label,
+				(int)(len < 300 ? len : 300), (const char *)p);
 		} else if (memmem(p, len, "\"op\":\"reset\"", 12)) {
 			fprintf(stderr, "loadgen: %s: reset instead of resume\n", opt.label);
 		}
@@ -890,7 +980,7 @@ static void usage(void)
 		"  --port P [--host H] [--topic T] --clients N [--messages M]\n"
 		"  [--rate R msgs/s, 0 = max] [--payload BYTES] [--pub-port P | --pub-path /pub]\n"
 		"  [--server-pid PID] [--idle SECONDS] [--timeout S] [--label NAME]\n"
-		"  [--concurrency K] [--distinct K] [--resume M]\n");
+		"  [--concurrency K] [--distinct K] [--filters K] [--resume M]\n");
 	exit(64);
 }
 
@@ -979,8 +1069,9 @@ static void run_fanout(double setup_s)
 	/* settle, then publish */
 	for (int i = 0; i < 20; i++)
 		service(10);
-	per_msg = opt.distinct > 0 ? (uint64_t)(opt.clients / opt.distinct)
-				   : (uint64_t)opt.clients;
+	per_msg = opt.filters > 1 ? 1
+		  : opt.distinct > 0 ? (uint64_t)(opt.clients / opt.distinct)
+				     : (uint64_t)opt.clients;
 	expected = (uint64_t)opt.messages * per_msg;
 	cpu0 = cpu_s(opt.server_pid);
 	self0 = self_cpu_s();
@@ -990,12 +1081,12 @@ static void run_fanout(double setup_s)
 	self1 = self_cpu_s();
 	stop_publisher(pub);
 	qsort(lat_us, lat_n, sizeof(*lat_us), cmp_u32);
-	printf("%s: clients=%d messages=%d distinct=%d offered=%s pub_rate=%.0f/s "
+	printf("%s: clients=%d messages=%d distinct=%d filters=%d offered=%s pub_rate=%.0f/s "
 	       "pub_errors=%llu delivered=%llu lost=%llu reordered=%llu dead=%d "
 	       "rate=%.0f/s p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
 	       "connect_rate=%.0f/s server_rss_kb=%ld server_cpu_s=%.2f "
 	       "server_us_per_msg=%.2f loadgen_cpu_s=%.2f wall_s=%.2f\n",
-	       opt.label, opt.clients, opt.messages, opt.distinct,
+	       opt.label, opt.clients, opt.messages, opt.distinct, opt.filters,
 	       opt.rate > 0 ? "fixed" : "max",
 	       publish_end_ns > publish_start_ns
 		       ? opt.messages / ((double)(publish_end_ns - publish_start_ns) / 1e9)
@@ -1026,7 +1117,7 @@ int main(int argc, char **argv)
 		{ "pub-path", 1, 0, 'U' }, { "server-pid", 1, 0, 'S' }, { "idle", 1, 0, 'i' },
 		{ "timeout", 1, 0, 'o' }, { "label", 1, 0, 'l' },
 		{ "concurrency", 1, 0, 'c' }, { "distinct", 1, 0, 'd' },
-		{ "resume", 1, 0, 'R' }, { 0, 0, 0, 0 }
+		{ "resume", 1, 0, 'R' }, { "filters", 1, 0, 'F' }, { 0, 0, 0, 0 }
 	};
 	struct rlimit rl;
 	long rss0, rss1;
@@ -1053,11 +1144,14 @@ int main(int argc, char **argv)
 		case 'c': opt.concurrency = atoi(optarg); break;
 		case 'd': opt.distinct = atoi(optarg); break;
 		case 'R': opt.resume = atoi(optarg); break;
+		case 'F': opt.filters = atoi(optarg); break;
 		default: usage();
 		}
 	}
 	if (!have_target || !opt.port || opt.clients < 1 || opt.concurrency < 1 ||
-	    opt.distinct < 0 || opt.resume < 0 ||
+	    opt.distinct < 0 || opt.resume < 0 || opt.filters < 1 ||
+	    (opt.filters > 1 && (opt.distinct || opt.resume ||
+				 (opt.target != T_MQGATE_WS && opt.target != T_MQTT_WS))) ||
 	    (opt.distinct > 0 && opt.clients % opt.distinct) ||
 	    (opt.resume > 0 && (opt.target == T_MQTT_WS || opt.target == T_NCHAN_WS)) ||
 	    (!opt.pub_path && !opt.pub_port && (opt.messages > 0 || opt.resume > 0)))

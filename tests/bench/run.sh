@@ -11,6 +11,9 @@
 #   idle      10,000 idle WS and SSE clients: server RSS per client
 #   connect   10,000 clients: handshake + subscribe + reply per second
 #   distinct  N clients with N distinct wildcard filters: CPU per message
+#   filters   one client with K = 100, 1,000, 10,000 wildcard filters, one
+#             delivery per message: what matching costs, without the
+#             connection count changing with it
 #   resume    1,000 SSE (and WS) clients resuming 1,000 messages at once
 #
 # Usage: run.sh [--runs N] [--only "fanout fixed ..."] [--quick]
@@ -37,7 +40,7 @@ python=/usr/bin/python3
 
 runs=3
 before=
-only="fanout fixed idle connect distinct resume"
+only="fanout fixed idle connect distinct filters resume"
 targets="mqgate-ws mqgate-sse mqtt-ws nchan-ws nchan-sse"
 sizes="100 1000 10000"
 out=$build/bench-results
@@ -222,7 +225,7 @@ history_bytes = 512M
 queue = 100000
 queue_bytes = 512M
 max_clients = 20000
-max_subscriptions = 10
+max_subscriptions = 100000
 log_level = warning
 plugin_dir = $plugins
 # the user it runs as (mqgate refuses to keep root unless told)
@@ -442,6 +445,20 @@ if has distinct "$only"; then
 			[ "$t" = nchan-sse ] && continue # nchan-ws stands for nchan
 			for r in $(seq "$runs"); do
 				run distinct "$t" "$n" "$r" --distinct "$n" \
+					--messages "$distinct_msgs" --rate "$distinct_rate"
+			done
+		done
+	done
+fi
+
+if has filters "$only"; then
+	for k in $sizes; do
+		for t in mqgate-ws mqtt-ws; do
+			has "$t" "$targets" && available "$t" || continue
+			for r in $(seq "$runs"); do
+				# labelled by K; one client (the later
+				# --clients wins)
+				run filters "$t" "$k" "$r" --clients 1 --filters "$k" \
 					--messages "$distinct_msgs" --rate "$distinct_rate"
 			done
 		done

@@ -272,6 +272,32 @@ def main(argv):
                          + ["lost"], rows))
         out.append("")
 
+    ks = sizes(runs, "filters")
+    if ks:
+        rows = []
+        for t in TARGETS:
+            if not any(("filters", t, k) in runs for k in ks):
+                continue
+            rows.append([t] + [cell(runs, "server_us_per_msg", "filters", t, k, 2)
+                               for k in ks]
+                        + [" / ".join(cell(runs, "lost", "filters", t, k) for k in ks)])
+            per = [median(runs, "server_us_per_msg", "filters", t, k) for k in ks]
+            if t in MQGATE and all(p is not None for p in per) and per[0]:
+                growth = per[-1] / per[0]
+                verdicts.append(
+                    "- matching, one {} client with {} filters: {} us of server "
+                    "CPU per message ({:.2f}x the smallest): {}".format(
+                        t, " / ".join(fmt_num(k) for k in ks),
+                        " / ".join("{:.2f}".format(p) for p in per), growth,
+                        "flat" if growth <= 1.25 else "NOT flat"))
+        out.append("## Matching: one client, K wildcard filters, server CPU per message\n")
+        out.append("The client subscribes `bench/t/j/+` for j < K; message n goes "
+                   "to `bench/t/(n mod K)/x`, so every message is one delivery "
+                   "whatever K.\n")
+        out.append(table(["target"] + ["us/msg, K = {:,}".format(k) for k in ks]
+                         + ["lost"], rows))
+        out.append("")
+
     if sizes(runs, "resume"):
         rows = []
         for n in sizes(runs, "resume"):
