@@ -889,9 +889,11 @@ static void open_conn(int i)
 	}
 	c->last_n = -1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* Spread over 127.0.0.2.. so 10,000+ clients never run out of
-	 * source ports. */
-	src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(i / 20000));
+	/* Spread over 127.0.K.2.., K from the process id: 10,000+ clients
+	 * never run out of source ports, and the TIME_WAIT connections of
+	 * the previous runs (60 s each) are never in the way. */
+	src.sin_addr.s_addr = htonl(0x7f000002u + ((uint32_t)(getpid() % 250 + 1) << 8) +
+				    (uint32_t)(i / 20000));
 	bind(c->fd, (struct sockaddr *)&src, sizeof(src));
 	inet_pton(AF_INET, opt.host, &sa.sin_addr);
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {

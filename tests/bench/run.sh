@@ -167,7 +167,7 @@ mq_port=$(free_port)
 mqws_port=$(free_port)
 gate_port=$(free_port)
 nginx_port=$(free_port)
-mosq_pid= gate_pid= nginx_pid= nginx_worker= mosquitto_started=
+mosq_pid= gate_pid= nginx_pid= nginx_worker=
 
 write_mosquitto_conf()
 {
@@ -189,22 +189,21 @@ EOF
 }
 write_mosquitto_conf
 
-# Another program may take a port between the check and the start: the
-# first start tries other ports (later ones keep them: mqgate's config
-# names mq_port).
+# Another program may take a port between the check and the start, and
+# a restarted mosquitto may not get its websockets port back while the
+# old connections linger in TIME_WAIT: then it tries other ports (mqgate
+# is always (re)started after it and its config is written at start).
 start_mosquitto()
 {
 	local try
-	for try in 1 2 3; do
+	for try in 1 2 3 4 5; do
 		$pin_server "$mosquitto_bin" -c "$tmp/mosquitto.conf" >>"$tmp/mosquitto.log" 2>&1 &
 		mosq_pid=$!
 		if wait_port "$mq_port" && wait_port "$mqws_port" &&
 		   kill -0 "$mosq_pid" 2>/dev/null; then
-			mosquitto_started=yes
 			return 0
 		fi
 		stop_mosquitto
-		[ -n "$mosquitto_started" ] && break
 		mq_port=$(free_port) mqws_port=$(free_port)
 		write_mosquitto_conf
 	done
