@@ -73,6 +73,9 @@ VALGRIND = os.environ.get("MQGATE_VALGRIND") == "1"
 VALGRIND_CMD = ["valgrind", "--error-exitcode=99", "--leak-check=full",
                 "--errors-for-leak-kinds=definite", "--track-fds=no",
                 "--quiet"]
+# A daemon built with --enable-sanitizers: its memory is ASan's
+# allocator's (quarantine, shadow), so glibc's behaviour is not measured.
+SANITIZED = os.environ.get("MQGATE_SANITIZERS") == "yes"
 # Under valgrind the daemon runs some 20 times slower: start, health
 # and stop waits are multiplied by this.
 SLOW = 4 if VALGRIND else 1

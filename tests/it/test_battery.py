@@ -164,6 +164,12 @@ def t_memory_after_a_crowd():
                                b.scale["settle"], b.rss_end / mb))
     check(fig.rss_peak - b.rss_base > 4 * mb,
           "the crowd took memory (over 4 MB)", fig.rss_peak - b.rss_base)
+    if battery.mt.SANITIZED:
+        # ASan keeps freed blocks in its quarantine and never hands them
+        # back through malloc_trim: the return is measured by the plain
+        # build's run of this test.
+        say("  (return to the baseline not checked: ASan's allocator)")
+        return
     check(b.rss_end - b.rss_base < 2 * mb,
           "RSS back within 2 MB of its baseline",
           "%d kB over" % (b.rss_end - b.rss_base))
