@@ -344,14 +344,100 @@ static int http_response(int fd)
 	return status;
 }
 
+/* Reads `count` pipelined HTTP responses from fd, counting those that
+ * are not 2xx as publish errors. */
+static void *http_reader(void *arg)
+{
+	static char buf[262144];
+	size_t have = 0;
+	int fd = pub_fd, count = *(int *)arg;
+
+	while (count > 0) {
+		char *end = memmem(buf, have, "\r\n\r\n", 4), *cl;
+		size_t hl, clen, total;
+		ssize_t n;
+		int status;
+
+		if (end) {
+			hl = (size_t)(end + 4 - buf);
+			buf[hl - 1] = 0; /* the headers as a string */
+			cl = strcasestr(buf, "\r\ncontent-length:");
+			clen = cl ? (size_t)atol(cl + 17) : 0;
+			total = hl + clen;
+			if (have >= total) {
+				if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 ||
+				    status >= 300)
+					publish_errors++;
+				memmove(buf, buf + total, have - total);
+				have -= total;
+				count--;
+				continue;
+			}
+			buf[hl - 1] = '\n';
+		}
+		if (have == sizeof(buf))
+			break;
+		n = read(fd, buf + have, sizeof(buf) - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	if (count > 0) {
+		fprintf(stderr, "loadgen: %s: %d HTTP publishes unanswered\n",
+			opt.label, count);
+		publish_errors += (uint64_t)count;
+	}
+	return NULL;
+}
+
+/* nchan at a fixed rate: requests are pipelined on one connection, so a
+ * server that cannot keep up gets the offered rate anyway (and shows it
+ * in latency) instead of slowing the publisher down. */
+static void publish_http_pipelined(void)
+{
+	char body[65536], req[70000], topic[256];
+	int count = opt.messages;
+	pthread_t reader;
+
+	if (pthread_create(&reader, NULL, http_reader, &count)) {
+		fprintf(stderr, "loadgen: cannot start the HTTP reader\n");
+		exit(3);
+	}
+	publish_start_ns = now_ns();
+	for (int i = 0; i < opt.messages; i++) {
+		size_t len;
+		int rl;
+
+		pace(i);
+		pub_topic(topic, sizeof(topic), i);
+		len = make_payload(body, sizeof(body), i);
+		rl = snprintf(req, sizeof(req),
+			      "POST %s/%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n"
+			      "Content-Type: application/json\r\n\r\n%s",
+			      opt.pub_path, topic, opt.host, len, body);
+		if (write(pub_fd, req, (size_t)rl) != rl) {
+			fprintf(stderr, "loadgen: HTTP publish failed\n");
+			exit(2);
+		}
+	}
+	publish_end_ns = now_ns();
+	pthread_join(reader, NULL);
+}
+
 /* nchan: POST each message to PREFIX/TOPIC over a keep-alive connection
- * (reopened when the server closes it). */
+ * (reopened when the server closes it), one at a time when publishing as
+ * fast as the server takes them, pipelined at a fixed rate. */
 static void *publish_http(void *arg)
 {
 	int fd = pub_fd;
 	char body[65536], req[70000], topic[256];
 
 	(void)arg;
+	if (opt.rate > 0) {
+		publish_http_pipelined();
+		atomic_store(&publisher_done, true);
+		return NULL;
+	}
 	publish_start_ns = now_ns();
 	for (int i = 0; i < opt.messages; i++) {
 		size_t len;

@@ -8,6 +8,8 @@
 # Workloads (each run --runs times; median and range in the summary):
 #   fanout    1 -> N for N = 100, 1,000, 10,000, as fast as possible
 #   fixed     1 -> N at half of mqgate's max publish rate: latency
+#   fixedpeer 1 -> N at half of the better peer's max publish rate: latency
+#             where every server keeps up
 #   idle      10,000 idle WS and SSE clients: server RSS per client
 #   connect   10,000 clients: handshake + subscribe + reply per second
 #   distinct  N clients with N distinct wildcard filters: CPU per message
@@ -40,7 +42,7 @@ python=/usr/bin/python3
 
 runs=3
 before=
-only="fanout fixed idle connect distinct filters resume"
+only="fanout fixed fixedpeer idle connect distinct filters resume"
 targets="mqgate-ws mqgate-sse mqtt-ws nchan-ws nchan-sse"
 sizes="100 1000 10000"
 out=$build/bench-results
@@ -413,6 +415,20 @@ if has fixed "$only"; then
 			available "$t" || continue
 			for r in $(seq "$runs"); do
 				run fixed "$t" "$n" "$r" --messages "$msgs" --rate "$rate"
+			done
+		done
+	done
+fi
+
+if has fixedpeer "$only"; then
+	for n in $sizes; do
+		rate=$($python "$bench/summarize.py" --half-peer-rate "$n" "$raw")
+		[ -n "$rate" ] && [ "$rate" != 0 ] || { say "no peer fan-out figures for N=$n: fixedpeer runs skipped"; continue; }
+		msgs=$($python -c 'import sys; print(max(200, int(float(sys.argv[1]) * float(sys.argv[2]))))' "$rate" "$fixed_seconds")
+		for t in $targets; do
+			available "$t" || continue
+			for r in $(seq "$runs"); do
+				run fixedpeer "$t" "$n" "$r" --messages "$msgs" --rate "$rate"
 			done
 		done
 	done

@@ -10,6 +10,8 @@ benchmark issue checked against the medians.
                                                   mqgate-ws@before etc.
   summarize.py --half-rate N raw.txt              half of mqgate's max
                                                   publish rate at N clients
+  summarize.py --half-peer-rate N raw.txt         half of the better peer's
+                                                  max publish rate at N
 """
 
 import re
@@ -126,10 +128,52 @@ def half_rate(runs, n):
     return int(min(rates) / n / 2)
 
 
+def half_peer_rate(runs, n):
+    best = best_peer(runs, "rate", "fanout", n)
+    if not best:
+        return 0
+    return max(1, int(best[1] / n / 2))
+
+
+def fixed_section(runs, w, n, title, verdicts):
+    """the table of one fixed-rate workload; a verdict line per mqgate
+    transport when verdicts is a list"""
+    rows = []
+    offered = None
+    for t in present(runs, w, n):
+        p99 = median(runs, "p99_ms", w, t, n)
+        rows.append([t, cell(runs, "pub_rate", w, t, n),
+                     cell(runs, "p50_ms", w, t, n, 2),
+                     cell(runs, "p99_ms", w, t, n, 2),
+                     cell(runs, "max_ms", w, t, n, 2),
+                     cell(runs, "lost", w, t, n),
+                     ratio(p99, best_peer(runs, "p99_ms", w, n, False), False)
+                     if t in MQGATE else ""])
+        if not t.endswith(BEFORE):
+            offered = offered or median(runs, "pub_rate", w, t, n)
+    out = ["## Fixed rate 1 -> {:,} (about {} msgs/s offered, {})\n".format(
+        n, fmt_num(offered), title),
+        table(["target", "offered msgs/s", "p50 ms", "p99 ms", "max ms", "lost",
+               "p99 vs best peer (>1 = mqgate lower)"], rows), ""]
+    best = best_peer(runs, "p99_ms", w, n, False)
+    for t in MQGATE:
+        p99 = median(runs, "p99_ms", w, t, n)
+        if verdicts is None or p99 is None or best is None:
+            continue
+        verdicts.append(
+            "- p99 at {}, 1->{:,} {}: {:.2f} ms vs best peer {} {:.2f} ms: "
+            "{}".format(title, n, t, p99, best[0], best[1],
+                        "met" if p99 <= best[1] else "NOT met"))
+    return out
+
+
 def main(argv):
     machine = before = None
     if len(argv) > 2 and argv[1] == "--half-rate":
         print(half_rate(parse(argv[3]), int(argv[2])))
+        return 0
+    if len(argv) > 2 and argv[1] == "--half-peer-rate":
+        print(half_peer_rate(parse(argv[3]), int(argv[2])))
         return 0
     if len(argv) > 2 and argv[1] == "--machine":
         machine = argv[2]
@@ -185,35 +229,11 @@ def main(argv):
                         fmt_num(lost)))
 
     for n in sizes(runs, "fixed"):
-        rows = []
-        offered = None
-        for t in present(runs, "fixed", n):
-            v = values(runs, "messages", "fixed", t, n)
-            p99 = median(runs, "p99_ms", "fixed", t, n)
-            rows.append([t, cell(runs, "pub_rate", "fixed", t, n),
-                         cell(runs, "p50_ms", "fixed", t, n, 2),
-                         cell(runs, "p99_ms", "fixed", t, n, 2),
-                         cell(runs, "max_ms", "fixed", t, n, 2),
-                         cell(runs, "lost", "fixed", t, n),
-                         ratio(p99, best_peer(runs, "p99_ms", "fixed", n, False), False)
-                         if t in MQGATE else ""])
-            if not t.endswith(BEFORE):
-                offered = offered or median(runs, "pub_rate", "fixed", t, n)
-        out.append("## Fixed rate 1 -> {:,} (about {} msgs/s offered, "
-                   "half of mqgate's max)\n".format(n, fmt_num(offered)))
-        out.append(table(["target", "offered msgs/s", "p50 ms", "p99 ms", "max ms", "lost",
-                          "p99 vs best peer (>1 = mqgate lower)"], rows))
-        out.append("")
-        best = best_peer(runs, "p99_ms", "fixed", n, False)
-        for t in MQGATE:
-            p99 = median(runs, "p99_ms", "fixed", t, n)
-            if p99 is None or best is None:
-                continue
-            verdicts.append(
-                "- p99 at half of mqgate's max rate, 1->{:,} {}: {:.2f} ms vs "
-                "best peer {} {:.2f} ms: {}".format(
-                    n, t, p99, best[0], best[1],
-                    "met" if p99 <= best[1] else "NOT met"))
+        out.extend(fixed_section(runs, "fixed", n, "half of mqgate's max rate",
+                                 verdicts))
+    for n in sizes(runs, "fixedpeer"):
+        out.extend(fixed_section(runs, "fixedpeer", n,
+                                 "half of the better peer's max rate", None))
 
     if sizes(runs, "idle"):
         rows = []
