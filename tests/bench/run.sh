@@ -20,14 +20,17 @@
 #
 # Usage: run.sh [--runs N] [--only "fanout fixed ..."] [--quick]
 #               [--targets "mqgate-ws mqgate-sse mqtt-ws nchan-ws nchan-sse"]
-#               [--out DIR] [--before RAW]
+#               [--out DIR] [--before RAW] [--profile]
 # Environment: MQGATE_BIN, MQGATE_PLUGIN_DIR, LOADGEN (default: the build
 # directory make runs in), MQGATE_NO_INSTALL=1 (never run apt-get),
 # BENCH_NICE (default -20 when allowed: other work on the machine then
 # barely takes the benchmark's cores).
 # The raw lines go to DIR/raw.txt, the tables to DIR/summary.md (DIR
 # defaults to ./bench-results). --before names the raw.txt of an earlier
-# run whose mqgate rows the summary shows beside this run's.
+# run whose mqgate rows the summary shows beside this run's. --profile
+# records each mqgate run with `perf record -g` and writes the hottest
+# symbols to DIR/profile/LABEL.txt (use it with --runs 1: perf costs the
+# server CPU, so the figures of a profiled run are not comparable).
 
 set -u
 
@@ -42,6 +45,7 @@ python=/usr/bin/python3
 
 runs=3
 before=
+profile=no
 only="fanout fixed fixedpeer idle connect distinct filters resume"
 targets="mqgate-ws mqgate-sse mqtt-ws nchan-ws nchan-sse"
 sizes="100 1000 10000"
@@ -62,11 +66,12 @@ while [ $# -gt 0 ]; do
 	--targets) targets=$2; shift ;;
 	--out) out=$2; shift ;;
 	--before) before=$2; shift ;;
+	--profile) profile=yes ;;
 	--quick)
 		runs=1 sizes="100 1000" deliveries=300000 idle_clients=1000
 		connect_clients=1000 resume_clients=100 resume_msgs=200
 		distinct_msgs=5000 fixed_seconds=2 ;;
-	-h|--help) sed -n '2,28s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,35s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "bench: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -321,6 +326,7 @@ stop_nginx() { stop_pid "$nginx_pid"; nginx_pid= nginx_worker=; }
 # shellcheck disable=SC2317 # reached through the trap
 cleanup()
 {
+	[ -z "$perf_pid" ] || kill -INT "$perf_pid" 2>/dev/null
 	stop_mqgate
 	stop_nginx
 	stop_mosquitto
@@ -359,15 +365,43 @@ target_args()
 	esac
 }
 
+# perf_start LABEL TARGET / perf_stop LABEL: a perf recording of mqgate
+# around one run (--profile), reduced to its hottest symbols.
+perf_pid=
+perf_start()
+{
+	case $2 in mqgate-*) ;; *) return 0 ;; esac
+	[ "$profile" = yes ] || return 0
+	mkdir -p "$out/profile"
+	perf record -F 1999 -g -p "$gate_pid" -o "$out/profile/$1.data" \
+		>>"$out/profile/perf.log" 2>&1 &
+	perf_pid=$!
+	sleep 0.5
+}
+
+perf_stop()
+{
+	[ -n "$perf_pid" ] || return 0
+	kill -INT "$perf_pid" 2>/dev/null
+	wait "$perf_pid" 2>/dev/null
+	perf_pid=
+	perf report -i "$out/profile/$1.data" --stdio --no-children \
+		--sort symbol -g none --percent-limit 0.7 2>/dev/null |
+		grep -v '^#' | grep -v '^$' | head -n 40 >"$out/profile/$1.txt"
+	rm -f "$out/profile/$1.data"
+}
+
 # run WORKLOAD TARGET N RUN LOADGEN-ARGS...: one loadgen run, its line
 # appended to raw.txt (label WORKLOAD:TARGET:N:RUN).
 run()
 {
 	local w=$1 t=$2 n=$3 r=$4 line
 	shift 4
+	perf_start "$w-$t-$n-$r" "$t"
 	# shellcheck disable=SC2046 # word splitting wanted
 	line=$($pin_client "$loadgen" --target "$t" $(target_args "$t") \
 		--clients "$n" --label "$w:$t:$n:$r" --timeout 300 "$@" 2>>"$out/loadgen.log")
+	perf_stop "$w-$t-$n-$r"
 	if [ -n "$line" ]; then
 		echo "$line" | tee -a "$raw" >&2
 	else
