@@ -394,12 +394,27 @@ static void *http_reader(void *arg)
 	return NULL;
 }
 
+/* Paces and writes the POST of message i into req; returns its length. */
+static int http_publish_request(char *req, size_t size, int i)
+{
+	char body[65536], topic[256];
+	size_t len;
+
+	pace(i);
+	pub_topic(topic, sizeof(topic), i);
+	len = make_payload(body, sizeof(body), i);
+	return snprintf(req, size,
+			"POST %s/%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n"
+			"Content-Type: application/json\r\n\r\n%s",
+			opt.pub_path, topic, opt.host, len, body);
+}
+
 /* nchan at a fixed rate: requests are pipelined on one connection, so a
  * server that cannot keep up gets the offered rate anyway (and shows it
  * in latency) instead of slowing the publisher down. */
 static void publish_http_pipelined(void)
 {
-	char body[65536], req[70000], topic[256];
+	static char req[70000];
 	int count = opt.messages;
 	pthread_t reader;
 
@@ -409,16 +424,8 @@ static void publish_http_pipelined(void)
 	}
 	publish_start_ns = now_ns();
 	for (int i = 0; i < opt.messages; i++) {
-		size_t len;
-		int rl;
+		int rl = http_publish_request(req, sizeof(req), i);
 
-		pace(i);
-		pub_topic(topic, sizeof(topic), i);
-		len = make_payload(body, sizeof(body), i);
-		rl = snprintf(req, sizeof(req),
-			      "POST %s/%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n"
-			      "Content-Type: application/json\r\n\r\n%s",
-			      opt.pub_path, topic, opt.host, len, body);
 		if (write(pub_fd, req, (size_t)rl) != rl) {
 			fprintf(stderr, "loadgen: HTTP publish failed\n");
 			exit(2);
@@ -434,7 +441,7 @@ static void publish_http_pipelined(void)
 static void *publish_http(void *arg)
 {
 	int fd = pub_fd;
-	char body[65536], req[70000], topic[256];
+	static char req[70000];
 
 	(void)arg;
 	if (opt.rate > 0) {
@@ -444,16 +451,8 @@ static void *publish_http(void *arg)
 	}
 	publish_start_ns = now_ns();
 	for (int i = 0; i < opt.messages; i++) {
-		size_t len;
-		int rl, st;
+		int rl = http_publish_request(req, sizeof(req), i), st;
 
-		pace(i);
-		pub_topic(topic, sizeof(topic), i);
-		len = make_payload(body, sizeof(body), i);
-		rl = snprintf(req, sizeof(req),
-			      "POST %s/%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n"
-			      "Content-Type: application/json\r\n\r\n%s",
-			      opt.pub_path, topic, opt.host, len, body);
 		if (write(fd, req, (size_t)rl) != rl || (st = http_response(fd)) < 0) {
 			/* the server ended the keep-alive connection: retry */
 			close(fd);

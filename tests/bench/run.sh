@@ -439,34 +439,28 @@ if has fanout "$only"; then
 	done
 fi
 
-if has fixed "$only"; then
+# fixed_runs WORKLOAD RATE-OPTION: the fixed-rate runs of every size at
+# the rate summarize.py derives from this run's fan-out figures.
+fixed_runs()
+{
+	local w=$1 rate_opt=$2 n t r rate msgs
 	for n in $sizes; do
-		# half of mqgate's max publish rate (the slower transport)
-		rate=$($python "$bench/summarize.py" --half-rate "$n" "$raw")
-		[ -n "$rate" ] && [ "$rate" != 0 ] || { say "no fan-out figures for N=$n: fixed-rate runs skipped"; continue; }
+		rate=$($python "$bench/summarize.py" "$rate_opt" "$n" "$raw")
+		[ -n "$rate" ] && [ "$rate" != 0 ] || { say "no fan-out figures for N=$n: $w runs skipped"; continue; }
 		msgs=$($python -c 'import sys; print(max(200, int(float(sys.argv[1]) * float(sys.argv[2]))))' "$rate" "$fixed_seconds")
 		for t in $targets; do
 			available "$t" || continue
 			for r in $(seq "$runs"); do
-				run fixed "$t" "$n" "$r" --messages "$msgs" --rate "$rate"
+				run "$w" "$t" "$n" "$r" --messages "$msgs" --rate "$rate"
 			done
 		done
 	done
-fi
+}
 
-if has fixedpeer "$only"; then
-	for n in $sizes; do
-		rate=$($python "$bench/summarize.py" --half-peer-rate "$n" "$raw")
-		[ -n "$rate" ] && [ "$rate" != 0 ] || { say "no peer fan-out figures for N=$n: fixedpeer runs skipped"; continue; }
-		msgs=$($python -c 'import sys; print(max(200, int(float(sys.argv[1]) * float(sys.argv[2]))))' "$rate" "$fixed_seconds")
-		for t in $targets; do
-			available "$t" || continue
-			for r in $(seq "$runs"); do
-				run fixedpeer "$t" "$n" "$r" --messages "$msgs" --rate "$rate"
-			done
-		done
-	done
-fi
+# half of mqgate's max publish rate (the slower transport), then half of
+# the better peer's
+has fixed "$only" && fixed_runs fixed --half-rate
+has fixedpeer "$only" && fixed_runs fixedpeer --half-peer-rate
 
 if has idle "$only"; then
 	for t in $targets; do
