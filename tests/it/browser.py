@@ -194,7 +194,6 @@ def _service_takes_log_output():
 # and publish and the source tree's www/ as docroot. Each object owns its
 # process and temporary directory; stop()/cleanup() end what it started.
 
-import subprocess  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mqgatetest  # noqa: E402
@@ -207,14 +206,29 @@ class Mosquitto(mqgatetest.Mosquitto):
     the broker's ack)."""
 
     def sub(self, topic, count=1):
-        """Start a subscriber that prints `count` raw payloads; returns the
-        Popen (read .stdout after it exits)."""
-        p = subprocess.Popen(
-            ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.port),
-             "-t", topic, "-C", str(count), "-N", "-W", "20"],
-            stdout=subprocess.PIPE)
-        time.sleep(0.3)  # let it subscribe
-        return p
+        """A subscriber of topic, subscribed when this returns (the broker
+        has answered SUBACK); its communicate(timeout) gives the raw
+        payloads of the next `count` messages, joined."""
+        return Subscriber(self.port, topic, count)
+
+
+class Subscriber:
+    """One MQTT subscription with the interface of a finished
+    `mosquitto_sub -C count -N` process: communicate() -> (bytes, None)."""
+
+    def __init__(self, port, topic, count):
+        self.count = count
+        self.client = mqgatetest.MqttClient(port)
+        self.client.subscribe(topic, 1)
+
+    def communicate(self, timeout=20):
+        try:
+            end = time.monotonic() + timeout
+            return b"".join(
+                self.client.recv(max(end - time.monotonic(), 0.1)).payload
+                for _ in range(self.count)), None
+        finally:
+            self.client.close()
 
     def stop(self):
         """Stops the broker and removes its directory (final)."""
