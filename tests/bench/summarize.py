@@ -167,6 +167,32 @@ def fixed_section(runs, w, n, title, verdicts):
     return out
 
 
+def cpu_per_msg_section(runs, w, title, note, column, verdict_fmt, verdicts):
+    """the server-CPU-per-message table of a workload run at several sizes,
+    and a verdict per mqgate transport on its growth from the smallest
+    size to the largest (flat: at most 1.25x)"""
+    ns = sizes(runs, w)
+    if not ns:
+        return []
+    rows = []
+    for t in TARGETS:
+        if not any((w, t, n) in runs for n in ns):
+            continue
+        rows.append([t] + [cell(runs, "server_us_per_msg", w, t, n, 2)
+                           for n in ns]
+                    + [" / ".join(cell(runs, "lost", w, t, n) for n in ns)])
+        per = [median(runs, "server_us_per_msg", w, t, n) for n in ns]
+        if t in MQGATE and all(p is not None for p in per) and per[0]:
+            growth = per[-1] / per[0]
+            verdicts.append(verdict_fmt.format(
+                t=t, per=" / ".join("{:.2f}".format(p) for p in per),
+                sizes=" / ".join(fmt_num(n) for n in ns), growth=growth,
+                verdict="flat" if growth <= 1.25 else "NOT flat"))
+    return ["## {}\n".format(title), note + "\n",
+            table(["target"] + [column.format(n) for n in ns] + ["lost"], rows),
+            ""]
+
+
 def main(argv):
     machine = before = None
     if len(argv) > 2 and argv[1] == "--half-rate":
@@ -264,59 +290,21 @@ def main(argv):
         out.append(table(["target", "clients", "connections/s", "vs better peer"], rows))
         out.append("")
 
-    ns = sizes(runs, "distinct")
-    if ns:
-        rows = []
-        for t in TARGETS:
-            if not any(("distinct", t, n) in runs for n in ns):
-                continue
-            row = [t]
-            for n in ns:
-                row.append(cell(runs, "server_us_per_msg", "distinct", t, n, 2))
-            row.append(" / ".join(cell(runs, "lost", "distinct", t, n) for n in ns))
-            rows.append(row)
-            per = [median(runs, "server_us_per_msg", "distinct", t, n) for n in ns]
-            if t in MQGATE and all(p is not None for p in per) and per[0]:
-                growth = per[-1] / per[0]
-                verdicts.append(
-                    "- matching {}: {} us of server CPU per message at {} "
-                    "distinct filters ({:.2f}x the smallest): {}".format(
-                        t, " / ".join("{:.2f}".format(p) for p in per),
-                        " / ".join(fmt_num(n) for n in ns), growth,
-                        "flat" if growth <= 1.25 else "NOT flat"))
-        out.append("## Distinct wildcard filters: server CPU per message\n")
-        out.append("Client i subscribes `bench/t/i/+` (nchan: the exact channel "
-                   "`bench/t/i/x`, it has no wildcards); each message matches "
-                   "one client.\n")
-        out.append(table(["target"] + ["us/msg, {:,} filters".format(n) for n in ns]
-                         + ["lost"], rows))
-        out.append("")
-
-    ks = sizes(runs, "filters")
-    if ks:
-        rows = []
-        for t in TARGETS:
-            if not any(("filters", t, k) in runs for k in ks):
-                continue
-            rows.append([t] + [cell(runs, "server_us_per_msg", "filters", t, k, 2)
-                               for k in ks]
-                        + [" / ".join(cell(runs, "lost", "filters", t, k) for k in ks)])
-            per = [median(runs, "server_us_per_msg", "filters", t, k) for k in ks]
-            if t in MQGATE and all(p is not None for p in per) and per[0]:
-                growth = per[-1] / per[0]
-                verdicts.append(
-                    "- matching, one {} client with {} filters: {} us of server "
-                    "CPU per message ({:.2f}x the smallest): {}".format(
-                        t, " / ".join(fmt_num(k) for k in ks),
-                        " / ".join("{:.2f}".format(p) for p in per), growth,
-                        "flat" if growth <= 1.25 else "NOT flat"))
-        out.append("## Matching: one client, K wildcard filters, server CPU per message\n")
-        out.append("The client subscribes `bench/t/j/+` for j < K; message n goes "
-                   "to `bench/t/(n mod K)/x`, so every message is one delivery "
-                   "whatever K.\n")
-        out.append(table(["target"] + ["us/msg, K = {:,}".format(k) for k in ks]
-                         + ["lost"], rows))
-        out.append("")
+    out.extend(cpu_per_msg_section(
+        runs, "distinct", "Distinct wildcard filters: server CPU per message",
+        "Client i subscribes `bench/t/i/+` (nchan: the exact channel "
+        "`bench/t/i/x`, it has no wildcards); each message matches one "
+        "client.", "us/msg, {:,} filters",
+        "- matching {t}: {per} us of server CPU per message at {sizes} "
+        "distinct filters ({growth:.2f}x the smallest): {verdict}", verdicts))
+    out.extend(cpu_per_msg_section(
+        runs, "filters",
+        "Matching: one client, K wildcard filters, server CPU per message",
+        "The client subscribes `bench/t/j/+` for j < K; message n goes to "
+        "`bench/t/(n mod K)/x`, so every message is one delivery whatever K.",
+        "us/msg, K = {:,}",
+        "- matching, one {t} client with {sizes} filters: {per} us of server "
+        "CPU per message ({growth:.2f}x the smallest): {verdict}", verdicts))
 
     if sizes(runs, "resume"):
         rows = []
