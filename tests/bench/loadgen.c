@@ -658,6 +658,46 @@ static void mark_ready(struct conn *c)
 	}
 }
 
+/* MQTT SUBSCRIBE in a WebSocket binary frame: mqtt_sub_begin writes the
+ * packet id, mqtt_sub_add a (length, filter, QoS 0) entry (the caller's
+ * body has room), mqtt_sub_send the fixed header with the remaining
+ * length as a variable-length integer, and the body. */
+static size_t mqtt_sub_begin(unsigned char *body, int packet_id)
+{
+	body[0] = (unsigned char)(packet_id >> 8);
+	body[1] = (unsigned char)packet_id;
+	return 2;
+}
+
+static size_t mqtt_sub_add(unsigned char *body, size_t bl, const char *filter)
+{
+	size_t fl = strlen(filter);
+
+	body[bl++] = (unsigned char)(fl >> 8);
+	body[bl++] = (unsigned char)fl;
+	memcpy(body + bl, filter, fl);
+	bl += fl;
+	body[bl++] = 0;
+	return bl;
+}
+
+static void mqtt_sub_send(struct conn *c, const unsigned char *body, size_t bl)
+{
+	unsigned char pkt[8200];
+	size_t pl = 0, rl = bl;
+
+	pkt[pl++] = 0x82;
+	do {
+		pkt[pl] = (unsigned char)(rl & 127);
+		rl >>= 7;
+		if (rl)
+			pkt[pl] |= 128;
+		pl++;
+	} while (rl);
+	memcpy(pkt + pl, body, bl);
+	ws_send(c, 2, pkt, pl + bl);
+}
+
 /* --filters: K filters in requests of FILTERS_PER_REQUEST. */
 static void subscribe_many(struct conn *c)
 {
@@ -683,34 +723,16 @@ static void subscribe_many(struct conn *c)
 			k += (size_t)snprintf(buf + k, sizeof(buf) - k, "]}");
 			ws_send(c, 1, buf, k);
 		} else {
-			/* SUBSCRIBE: packet id, then (length, filter, QoS 0)s;
-			 * the remaining length as a variable-length integer */
-			unsigned char body[8192], pkt[8200];
-			size_t bl = 0, pl = 0, rl;
+			unsigned char body[8192];
+			size_t bl = mqtt_sub_begin(body, r + 1);
 
-			body[bl++] = (unsigned char)((r + 1) >> 8);
-			body[bl++] = (unsigned char)(r + 1);
 			for (int j = from; j < to; j++) {
-				int fl = snprintf((char *)body + bl + 2, sizeof(body) - bl - 3,
-						  "%s/%d/+", opt.topic, base + j);
+				char f[256];
 
-				body[bl] = (unsigned char)(fl >> 8);
-				body[bl + 1] = (unsigned char)fl;
-				bl += 2 + (size_t)fl;
-				body[bl++] = 0;
+				snprintf(f, sizeof(f), "%s/%d/+", opt.topic, base + j);
+				bl = mqtt_sub_add(body, bl, f);
 			}
-			pkt[pl++] = 0x82;
-			rl = bl;
-			do {
-				pkt[pl] = (unsigned char)(rl & 127);
-				rl >>= 7;
-				if (rl)
-					pkt[pl] |= 128;
-				pl++;
-			} while (rl);
-			memcpy(pkt + pl, body, bl);
-			pl += bl;
-			ws_send(c, 2, pkt, pl);
+			mqtt_sub_send(c, body, bl);
 		}
 	}
 }
@@ -742,20 +764,11 @@ static void after_handshake(struct conn *c)
 		ws_send(c, 1, buf, (size_t)n);
 		break;
 	case T_MQTT_WS: {
-		unsigned char sub[512];
-		size_t tl = strlen(filter), k = 0;
+		unsigned char body[512];
 
 		ws_send(c, 2, mqtt_connect, sizeof(mqtt_connect));
-		sub[k++] = 0x82;
-		sub[k++] = (unsigned char)(2 + 2 + tl + 1);
-		sub[k++] = 0;
-		sub[k++] = 1;
-		sub[k++] = (unsigned char)(tl >> 8);
-		sub[k++] = (unsigned char)tl;
-		memcpy(sub + k, filter, tl);
-		k += tl;
-		sub[k++] = 0;
-		ws_send(c, 2, sub, k);
+		mqtt_sub_send(c, body, mqtt_sub_add(body, mqtt_sub_begin(body, 1),
+						    filter));
 		break;
 	}
 	case T_NCHAN_WS:
