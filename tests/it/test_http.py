@@ -12,6 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mqgatetest  # noqa: E402
 from mqgatetest import (Mosquitto, Mqgate, TempDir, b64, check,  # noqa: E402
                         check_eq, http_request, post_json, run, say,
                         wait_for)
@@ -414,7 +415,24 @@ def t_publish_rate():
           "counted in mqgate_publishes_total{result=rate_limited}")
 
 
+def t_publish_rate_refill():
+    """POST /publish: a token comes back at the configured rate (not
+    under valgrind, where one request can take longer than the refill)"""
+    if mqgatetest.VALGRIND:
+        say("  (not run under valgrind)")
+        return
+    mosq = Mosquitto()
+    gate = Mqgate(mosq, server={"publish_rate": "1/s", "publish_burst": "1"})
+    body = json.dumps({"topic": "it/r/y", "payload": 1})
+    got = [http_request(gate.port, "POST", "/publish", body=body)[0]
+           for _ in range(2)]
+    check_eq(got, [200, 429], "a burst of 1: the second publish is 429")
+    time.sleep(1.2)
+    check_eq(http_request(gate.port, "POST", "/publish", body=body)[0], 200,
+             "a token is back after a second")
+
+
 if __name__ == "__main__":
     run([t_publish, t_publish_broker_down, t_cors_and_origin, t_healthz,
          t_metrics, t_static_files, t_broken_http, t_keepalive_publishes,
-         t_publish_rate])
+         t_publish_rate, t_publish_rate_refill])
